@@ -1,0 +1,25 @@
+namespace Keystone.Configuration;
+
+/// <summary>Rules for names and HTTP tokens written in config: names become metric labels, so they stay plain.</summary>
+public static class Names
+{
+    public static bool IsValid(string name)
+    {
+        if (name.Length == 0 || name.Length > 100) return false;
+        foreach (var c in name)
+            if (!char.IsAsciiLetterOrDigit(c) && c != '-' && c != '_' && c != '.') return false;
+        return true;
+    }
+
+    /// <summary>RFC 9110 token: what a header name or method may contain.</summary>
+    public static bool IsToken(ReadOnlySpan<char> text)
+    {
+        if (text.IsEmpty) return false;
+        foreach (var c in text)
+            if (c > 127 || !(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c))) return false;
+        return true;
+    }
+
+    /// <summary>A header value may not smuggle a second header or line: no CR, LF or NUL.</summary>
+    public static bool IsSafeHeaderValue(ReadOnlySpan<char> text) => text.IndexOfAny('\r', '\n', '\0') < 0;
+}

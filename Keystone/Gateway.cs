@@ -1,0 +1,128 @@
+using Keystone.Observability;
+using Keystone.Proxy;
+using Keystone.Routing;
+using Microsoft.Net.Http.Headers;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Keystone;
+
+/// <summary>
+/// The request pipeline: one terminal RequestDelegate over the current <see cref="Snapshot"/>.
+/// Read top to bottom, it is the order every request goes through.
+/// </summary>
+public sealed class Gateway
+{
+    private const int MaxRouteParams = 16;
+    private Snapshot _snapshot;
+    private readonly IHttpForwarder _forwarder;
+    private readonly HttpMessageInvoker _invoker;
+
+    public Gateway(Snapshot snapshot, IHttpForwarder forwarder, HttpMessageInvoker invoker)
+    {
+        _snapshot = snapshot;
+        _forwarder = forwarder;
+        _invoker = invoker;
+    }
+
+    /// <summary>The snapshot new requests start on; requests in flight keep the one they read.</summary>
+    public Snapshot Current => Volatile.Read(ref _snapshot);
+
+    public void Swap(Snapshot next) => Volatile.Write(ref _snapshot, next);
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var snapshot = Current;
+        var requestId = RequestId.Resolve(context);
+
+        var request = context.Request;
+        if (HttpMethods.IsConnect(request.Method))
+            return ErrorResponse.WriteAsync(context, 405, "CONNECT is not supported by a reverse proxy", requestId);
+        // A request framed two ways is how smuggling starts; never guess which framing the upstream will use.
+        if (request.Headers.ContainsKey(HeaderNames.TransferEncoding) && request.Headers.ContainsKey(HeaderNames.ContentLength))
+            return ErrorResponse.WriteAsync(context, 400, "both Content-Length and Transfer-Encoding", requestId);
+
+        var match = Match(context, snapshot, out var upstreamPath);
+        switch (match.Kind)
+        {
+            case MatchKind.NotFound:
+                return ErrorResponse.WriteAsync(context, 404, "no route", requestId);
+            case MatchKind.MethodNotAllowed:
+                context.Response.Headers.Allow = Methods.AllowHeader(match.Allowed);
+                return ErrorResponse.WriteAsync(context, 405, "method not allowed", requestId);
+        }
+
+        var route = match.Value!;
+        if (route.Respond is { } fixedResponse)
+            return WriteFixedResponse(context, fixedResponse, requestId);
+        if (upstreamPath is null)
+            return ErrorResponse.WriteAsync(context, 400, "bad path", requestId);
+        return ForwardAsync(context, route, upstreamPath, requestId);
+    }
+
+    /// <summary>Finds the route and, for proxied routes, the path to send upstream (null when it would climb out).</summary>
+    private static RouteMatch<Route> Match(HttpContext context, Snapshot snapshot, out string? upstreamPath)
+    {
+        upstreamPath = null;
+        var request = context.Request;
+        var path = request.Path.Value ?? "/";
+        Span<Range> values = stackalloc Range[MaxRouteParams];
+        var match = snapshot.Routes.Match(request.Host.Value, path, Methods.Parse(request.Method), values);
+        if (match.Kind != MatchKind.Found || match.Value!.Upstream is null) return match;
+
+        var route = match.Value;
+        var writer = new UpstreamPathWriter(path.Length + 16);
+        try
+        {
+            if (route.Rewrite is { } rewrite)
+                rewrite.Write(ref writer, path, values[..match.ParamCount]);
+            else if (route.StripPrefix is { } prefix && path.StartsWith(prefix, StringComparison.Ordinal))
+                writer.AppendDecoded(path.Length == prefix.Length ? "/" : path.AsSpan(prefix.Length));
+            else
+                writer.AppendDecoded(path);
+            if (writer.Written.IsEmpty || writer.Written[0] != '/' ) return match;
+            if (!writer.ClimbsOut()) upstreamPath = writer.ToString();
+        }
+        finally
+        {
+            writer.Dispose();
+        }
+        return match;
+    }
+
+    private static Task WriteFixedResponse(HttpContext context, FixedResponse fixedResponse, string requestId)
+    {
+        var response = context.Response;
+        response.StatusCode = fixedResponse.Status;
+        response.Headers[RequestId.Header] = requestId;
+        foreach (var (name, value) in fixedResponse.Headers)
+            response.Headers[name] = value;
+        response.ContentLength = fixedResponse.Body.Length;
+        if (HttpMethods.IsHead(context.Request.Method) || fixedResponse.Body.Length == 0) return Task.CompletedTask;
+        return response.Body.WriteAsync(fixedResponse.Body).AsTask();
+    }
+
+    private async Task ForwardAsync(HttpContext context, Route route, string upstreamPath, string requestId)
+    {
+        var upstream = route.Upstream!;
+        var target = upstream.PickTarget();
+        context.Features.Set(new ForwardingFeature
+        {
+            UpstreamUri = string.Concat(target.Origin, target.BasePath, upstreamPath, context.Request.QueryString.Value),
+            RequestId = requestId,
+        });
+
+        var error = await _forwarder.SendAsync(context, target.Origin, _invoker, upstream.RequestConfig, route.Transformer!);
+        if (error == ForwarderError.None || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+            return;
+
+        var (status, text) = error switch
+        {
+            ForwarderError.RequestTimedOut => (504, "upstream timed out"),
+            ForwarderError.RequestBodyClient => (400, "could not read the request body"),
+            ForwarderError.Request => (502, "upstream refused or reset the connection"),
+            _ => (502, "upstream failed"),
+        };
+        context.Response.Clear();
+        await ErrorResponse.WriteAsync(context, status, text, requestId);
+    }
+}

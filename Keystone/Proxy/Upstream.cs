@@ -1,0 +1,30 @@
+using Keystone.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Keystone.Proxy;
+
+/// <summary>A named set of targets with the settings used to forward to them.</summary>
+public sealed class Upstream
+{
+    private readonly SmoothWeightedRoundRobin _balancer;
+
+    public Upstream(UpstreamConfig config)
+    {
+        Name = config.Name;
+        PreserveHost = config.PreserveHost;
+        var targets = new Target[config.Targets.Count];
+        for (int i = 0; i < targets.Length; i++)
+            targets[i] = new Target(config.Targets[i].Url, config.Targets[i].Weight);
+        Targets = targets;
+        _balancer = new SmoothWeightedRoundRobin(targets);
+        // YARP's activity timeout covers the wait for response headers and every idle gap after it.
+        RequestConfig = new ForwarderRequestConfig { ActivityTimeout = config.Timeout };
+    }
+
+    public string Name { get; }
+    public IReadOnlyList<Target> Targets { get; }
+    public bool PreserveHost { get; }
+    public ForwarderRequestConfig RequestConfig { get; }
+
+    public Target PickTarget() => _balancer.Next();
+}

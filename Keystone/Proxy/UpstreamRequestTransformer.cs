@@ -1,0 +1,93 @@
+using Microsoft.AspNetCore.Http.Features;
+using System.Net.Http.Headers;
+using Microsoft.Net.Http.Headers;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Keystone.Proxy;
+
+/// <summary>
+/// Shapes the upstream request for one route: URI from the gateway's rewritten path, Host, the
+/// X-Forwarded-* trio and the route's header edits. One instance per route, shared by its requests;
+/// per-request values come from <see cref="ForwardingFeature"/>.
+/// </summary>
+public sealed class UpstreamRequestTransformer : HttpTransformer
+{
+    private readonly bool _preserveHost;
+    private readonly KeyValuePair<string, string>[] _setHeaders;
+    private readonly string[] _removeHeaders;
+
+    public UpstreamRequestTransformer(bool preserveHost, KeyValuePair<string, string>[] setHeaders, string[] removeHeaders)
+    {
+        _preserveHost = preserveHost;
+        _setHeaders = setHeaders;
+        _removeHeaders = removeHeaders;
+    }
+
+    public override async ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    {
+        var forwarding = context.Features.GetRequiredFeature<ForwardingFeature>();
+        proxyRequest.RequestUri = new Uri(forwarding.UpstreamUri);
+        await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, cancellationToken);
+
+        var headers = proxyRequest.Headers;
+        headers.Host = _preserveHost ? context.Request.Host.Value : null;
+
+        // X-Forwarded-For grows hop by hop, like nginx's $proxy_add_x_forwarded_for; Proto and Host describe this hop only.
+        var clientIp = context.Connection.RemoteIpAddress?.ToString();
+        var prior = context.Request.Headers[XForwardedFor].ToString();
+        headers.Remove(XForwardedFor);
+        if (clientIp is not null)
+            headers.TryAddWithoutValidation(XForwardedFor, prior.Length == 0 ? clientIp : prior + ", " + clientIp);
+        Replace(headers, XForwardedProto, context.Request.Scheme);
+        Replace(headers, XForwardedHost, context.Request.Host.Value ?? "");
+        Replace(headers, Observability.RequestId.Header, forwarding.RequestId);
+
+        // HttpRequestHeaders throws on content header names, so those are edited on the content.
+        foreach (var name in _removeHeaders)
+        {
+            if (IsContentHeader(name)) proxyRequest.Content?.Headers.Remove(name);
+            else headers.Remove(name);
+        }
+        foreach (var (name, value) in _setHeaders)
+        {
+            if (IsContentHeader(name))
+            {
+                proxyRequest.Content?.Headers.Remove(name);
+                proxyRequest.Content?.Headers.TryAddWithoutValidation(name, value);
+            }
+            else
+            {
+                Replace(headers, name, value);
+            }
+        }
+    }
+
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext context, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        var copyBody = await base.TransformResponseAsync(context, proxyResponse, cancellationToken);
+        // The upstream may echo the id back; the client sees exactly one.
+        context.Response.Headers[Observability.RequestId.Header] = context.Features.GetRequiredFeature<ForwardingFeature>().RequestId;
+        return copyBody;
+    }
+
+    private const string XForwardedFor = "X-Forwarded-For";
+    private const string XForwardedProto = "X-Forwarded-Proto";
+    private const string XForwardedHost = "X-Forwarded-Host";
+
+    private static void Replace(HttpRequestHeaders headers, string name, string value)
+    {
+        headers.Remove(name);
+        headers.TryAddWithoutValidation(name, value);
+    }
+
+    private static bool IsContentHeader(string name) =>
+        name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) || name.Equals("Expires", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase) || name.Equals("Allow", StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>Per-request values the transformer needs, set by the gateway before forwarding.</summary>
+public sealed class ForwardingFeature
+{
+    public required string UpstreamUri { get; init; }
+    public required string RequestId { get; init; }
+}

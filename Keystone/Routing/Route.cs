@@ -1,0 +1,38 @@
+using System.Text;
+using Keystone.Configuration;
+using Keystone.Proxy;
+
+namespace Keystone.Routing;
+
+/// <summary>A route as the request path uses it: resolved once when the snapshot is built.</summary>
+public sealed class Route
+{
+    public Route(RouteConfig config, Upstream? upstream)
+    {
+        Name = config.Name;
+        Pattern = config.Path;
+        Upstream = upstream;
+        StripPrefix = config.StripPrefix;
+        Rewrite = config.Rewrite is null ? null : PathTemplate.Compile(config.Rewrite, config.Path);
+        if (config.Respond is { } respond)
+        {
+            Respond = new FixedResponse(respond.Status, [.. respond.Headers], Encoding.UTF8.GetBytes(respond.Body));
+        }
+        if (upstream is not null)
+            Transformer = new UpstreamRequestTransformer(upstream.PreserveHost, [.. config.SetHeaders], [.. config.RemoveHeaders]);
+    }
+
+    public string Name { get; }
+    public string Pattern { get; }
+
+    /// <summary>Where to forward; null for routes that answer themselves.</summary>
+    public Upstream? Upstream { get; }
+
+    public FixedResponse? Respond { get; }
+    public string? StripPrefix { get; }
+    public PathTemplate? Rewrite { get; }
+    public UpstreamRequestTransformer? Transformer { get; }
+}
+
+/// <summary>A <c>respond:</c> answer, encoded once.</summary>
+public sealed record FixedResponse(int Status, KeyValuePair<string, string>[] Headers, byte[] Body);

@@ -1,0 +1,64 @@
+using Keystone.Configuration;
+using Keystone.Proxy;
+using Keystone.Routing;
+
+namespace Keystone;
+
+/// <summary>
+/// Everything a request needs, built and validated as a whole from one config and never changed
+/// afterwards; a reload builds a new one and swaps it in.
+/// </summary>
+public sealed class Snapshot
+{
+    private Snapshot(GatewayConfig config, RouteTable<Route> routes, Dictionary<string, Upstream> upstreams)
+    {
+        Config = config;
+        Routes = routes;
+        Upstreams = upstreams;
+    }
+
+    public GatewayConfig Config { get; }
+    public RouteTable<Route> Routes { get; }
+    public IReadOnlyDictionary<string, Upstream> Upstreams { get; }
+
+    /// <summary>Builds the runtime model; route conflicts found by the router come back as config errors.</summary>
+    public static Snapshot? Build(GatewayConfig config, List<ConfigError> errors)
+    {
+        var upstreams = new Dictionary<string, Upstream>(StringComparer.Ordinal);
+        foreach (var u in config.Upstreams)
+            upstreams[u.Name] = new Upstream(u);
+
+        var table = new RouteTable<Route>();
+        foreach (var rc in config.Routes)
+        {
+            Upstream? upstream = null;
+            if (rc.Upstream is not null && !upstreams.TryGetValue(rc.Upstream, out upstream))
+            {
+                errors.Add(new ConfigError(rc.Location, $"route '{rc.Name}' uses unknown upstream '{rc.Upstream}'"));
+                continue;
+            }
+            var route = new Route(rc, upstream);
+            if (rc.Hosts.Count == 0)
+                AddOrReport(table, null, rc, route, errors);
+            foreach (var host in rc.Hosts)
+                AddOrReport(table, host, rc, route, errors);
+        }
+        return errors.Count == 0 ? new Snapshot(config, table, upstreams) : null;
+    }
+
+    private static void AddOrReport(RouteTable<Route> table, string? host, RouteConfig rc, Route route, List<ConfigError> errors)
+    {
+        var error = table.Add(host, rc.Path, rc.Methods, route, rc.Name);
+        if (error is not null) errors.Add(new ConfigError(rc.Location, error));
+    }
+
+    /// <summary>Loads, validates and builds in one step: what `serve`, `validate` and reload all do.</summary>
+    public static (Snapshot? Snapshot, IReadOnlyList<ConfigError> Errors) Load(string path)
+    {
+        var loaded = ConfigLoader.LoadFile(path);
+        if (!loaded.Ok) return (null, loaded.Errors);
+        var errors = new List<ConfigError>();
+        var snapshot = Build(loaded.Config!, errors);
+        return (snapshot, errors);
+    }
+}

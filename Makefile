@@ -1,0 +1,23 @@
+# Keystone — every target is one line of intent. See README.md.
+CONFIG ?= configs/keystone.yaml
+RID ?= linux-x64
+
+.PHONY: run test bench publish docker clean
+
+run:      ## serve the default config on http://localhost:8080
+	dotnet run --project Keystone -c Release -- serve --config $(CONFIG)
+
+test:     ## build and run every test (writes TestResults/*.trx for .ci/run)
+	rm -rf TestResults && dotnet test keystone.sln -c Release --logger "trx" --logger "console;verbosity=minimal" --results-directory TestResults
+
+bench:    ## BenchmarkDotNet micro benchmarks
+	dotnet run --project Keystone.Benchmarks -c Release -- --filter '*'
+
+publish:  ## self-contained single-file binary at dist/keystone
+	dotnet publish Keystone -c Release -r $(RID) --self-contained -p:PublishSingleFile=true -p:PublishReadyToRun=true -p:IncludeNativeLibrariesForSelfExtract=true -o dist
+
+docker:   ## container image (needs a Docker engine; not available on the CI machines)
+	docker build -t keystone:latest .
+
+clean:
+	rm -rf dist TestResults */bin */obj
