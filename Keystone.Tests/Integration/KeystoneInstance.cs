@@ -55,7 +55,8 @@ public sealed class KeystoneInstance : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        try { await _app.StopAsync(TimeSpan.FromSeconds(2)); } catch (ObjectDisposedException) { }
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+            try { await _app.StopAsync(cts.Token); } catch (ObjectDisposedException) { }
         await _app.DisposeAsync();
         File.Delete(_configPath);
     }

@@ -58,7 +58,9 @@ public static class ConfigLoader
         CrossCheck(reader, upstreams, routes);
 
         var config = new GatewayConfig(file, listen, shutdown, upstreams, routes);
-        return new ConfigLoadResult(reader.Errors.Count == 0 ? config : null, reader.Errors);
+        // Checks run section by section; the user reads the file top to bottom.
+        var errors = reader.Errors.OrderBy(e => e.Location.Line).ThenBy(e => e.Location.Column).ToList();
+        return new ConfigLoadResult(errors.Count == 0 ? config : null, errors);
     }
 
     private static ConfigLoadResult Failed(ConfigError error) => new(null, [error]);
@@ -105,9 +107,12 @@ public static class ConfigLoader
 
             var targets = ReadTargets(reader, body, name);
             var preserveHost = YamlNodeReader.Get(body, "preserve_host") is { } ph ? reader.Bool(ph, "preserve_host") ?? true : true;
-            var timeout = YamlNodeReader.Get(body, "timeout") is { } t ? reader.Duration(t, "timeout") ?? default : TimeSpan.FromSeconds(30);
-            if (timeout == TimeSpan.Zero && YamlNodeReader.Get(body, "timeout") is { } zero)
-                reader.Error(zero, "timeout must be greater than zero");
+            var timeout = TimeSpan.FromSeconds(30);
+            if (YamlNodeReader.Get(body, "timeout") is { } t && reader.Duration(t, "timeout") is { } parsed)
+            {
+                if (parsed == TimeSpan.Zero) reader.Error(t, "timeout must be greater than zero");
+                timeout = parsed;
+            }
             result.Add(new UpstreamConfig(name, targets, preserveHost, timeout, reader.Locate(entry.Key)));
         }
         return result;

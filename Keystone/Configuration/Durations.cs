@@ -15,7 +15,7 @@ public static class Durations
         else if (span.EndsWith('m')) { unit = 60_000; span = span[..^1]; }
         else if (span.EndsWith('h')) { unit = 3_600_000; span = span[..^1]; }
 
-        if (!double.TryParse(span, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number) || number < 0)
+        if (!double.TryParse(span, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number) || !double.IsFinite(number) || number < 0)
             return false;
         var ms = number * unit;
         if (ms > TimeSpan.FromDays(1).TotalMilliseconds) return false;

@@ -10,6 +10,10 @@ internal sealed class RouteReader
         ["name", "host", "path", "methods", "upstream", "respond", "strip_prefix", "rewrite", "set_headers", "remove_headers"];
     private static readonly string[] TenantKeys = ["name", "hosts", "path_prefix", "routes"];
     private static readonly string[] RespondKeys = ["status", "headers", "body"];
+    private static readonly string[] UpstreamOnlyKeys = ["strip_prefix", "rewrite", "set_headers", "remove_headers"];
+
+    /// <summary>The most parameters one path may capture; the gateway keeps their positions on the stack.</summary>
+    public const int MaxParameters = 16;
 
     private readonly YamlNodeReader _reader;
 
@@ -85,6 +89,8 @@ internal sealed class RouteReader
         else if (_reader.Text(pathNode, "path") is { } p)
         {
             if (!p.StartsWith('/')) _reader.Error(pathNode, $"{what}: path '{p}' must start with '/'");
+            else if (PathTemplate.ParameterNames(p).Count > MaxParameters)
+                _reader.Error(pathNode, $"{what}: path '{p}' has more than {MaxParameters} parameters");
             path = prefix + p;
         }
 
@@ -101,8 +107,10 @@ internal sealed class RouteReader
         var rewrite = ReadRewrite(map, path, what);
         if (stripPrefix is not null && rewrite is not null)
             _reader.Error(map, $"{what}: use either 'strip_prefix' or 'rewrite', not both");
-        if (respondNode is not null && (stripPrefix is not null || rewrite is not null))
-            _reader.Error(map, $"{what}: 'strip_prefix' and 'rewrite' only apply to routes with an upstream");
+        if (respondNode is not null)
+            foreach (var upstreamOnly in UpstreamOnlyKeys)
+                if (YamlNodeReader.Get(map, upstreamOnly) is { } n)
+                    _reader.Error(n, $"{what}: '{upstreamOnly}' only applies to routes with an upstream");
 
         var setHeaders = new List<KeyValuePair<string, string>>();
         if (YamlNodeReader.Get(map, "set_headers") is { } sh)
@@ -150,11 +158,12 @@ internal sealed class RouteReader
     /// <summary><c>true</c> strips the path's static start (before the first parameter); a string strips that literal prefix.</summary>
     private string? ReadStripPrefix(YamlMappingNode map, string? path, string tenantPrefix, string what)
     {
-        if (YamlNodeReader.Get(map, "strip_prefix") is not { } node || path is null) return null;
+        if (YamlNodeReader.Get(map, "strip_prefix") is not { } node || path is null || !path.StartsWith('/')) return null;
         var text = _reader.Text(node, "strip_prefix");
-        if (text is null || text is "false" or "no" or "off") return null;
+        var word = text?.ToLowerInvariant();
+        if (text is null || word is "false" or "no" or "off") return null;
         var staticPart = StaticStart(path);
-        if (text is "true" or "yes" or "on")
+        if (word is "true" or "yes" or "on")
             return staticPart.Length == 0 ? null : staticPart;
         var literal = (tenantPrefix + text).TrimEnd('/');
         if (!text.StartsWith('/') || !(staticPart + "/").StartsWith(literal + "/", StringComparison.Ordinal))

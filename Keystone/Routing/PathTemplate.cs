@@ -66,6 +66,7 @@ public sealed class PathTemplate
             int close = template.IndexOf('}', open);
             if (close < 0) return "has an unclosed '{'";
             var name = template[(open + 1)..close].TrimStart('*');
+            if (name.Length == 0) name = "*"; // {*} names chi's unnamed catch-all
             int index = names.IndexOf(name);
             if (index < 0) return $"uses '{{{name}}}', which the route's path does not define";
             literals.Add(template[pos..open]);

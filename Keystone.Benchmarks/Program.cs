@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Keystone.Benchmarks.Routing.RouterLookupBenchmarks).Assembly).Run(args);

@@ -1,0 +1,371 @@
+using static Keystone.Tests.Configuration.TestConfig;
+
+namespace Keystone.Tests.Configuration;
+
+/// <summary>Errors in <c>routes</c>: required keys, handlers, path changes, headers and methods.</summary>
+public sealed class RouteErrorTests
+{
+    [Fact]
+    public void Route_without_path_is_reported_at_the_route()
+    {
+        var error = SingleError("""
+            routes:
+              - name: users
+                respond: {}
+            """);
+
+        Assert.Equal(At(2, 5) + "route 'users' needs a 'path'", error);
+    }
+
+    [Fact]
+    public void Route_without_name_is_reported_at_the_route()
+    {
+        var error = SingleError("""
+            routes:
+              - path: /users
+                respond: {}
+            """);
+
+        Assert.Equal(At(2, 5) + "a route needs a 'name'", error);
+    }
+
+    [Fact]
+    public void Route_name_with_a_slash_is_rejected_at_the_name()
+    {
+        var error = SingleError("""
+            routes:
+              - name: api/users
+                path: /users
+                respond: {}
+            """);
+
+        Assert.Equal(At(2, 11) + "route name 'api/users' may only use letters, digits, '-', '_' and '.'", error);
+    }
+
+    [Fact]
+    public void Path_without_leading_slash_is_rejected_at_the_path()
+    {
+        var error = SingleError("""
+            routes:
+              - name: users
+                path: users
+                respond: {}
+            """);
+
+        Assert.Equal(At(3, 11) + "route 'users': path 'users' must start with '/'", error);
+    }
+
+    [Fact]
+    public void Duplicate_route_name_points_at_the_second_and_names_the_first()
+    {
+        var error = SingleError("""
+            routes:
+              - name: home
+                path: /
+                respond: {}
+              - name: home
+                path: /other
+                respond: {}
+            """);
+
+        Assert.Equal(At(5, 5) + $"duplicate route name 'home' (first defined at {FileName}:2:5)", error);
+    }
+
+    [Fact]
+    public void Route_with_both_upstream_and_respond_is_rejected()
+    {
+        var error = SingleError("""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: users
+                path: /users
+                upstream: api
+                respond: {status: 204}
+            """);
+
+        Assert.Equal(At(5, 5) + "route 'users' needs exactly one of 'upstream' or 'respond'", error);
+    }
+
+    [Fact]
+    public void Route_with_neither_upstream_nor_respond_is_rejected()
+    {
+        var error = SingleError("""
+            routes:
+              - name: users
+                path: /users
+            """);
+
+        Assert.Equal(At(2, 5) + "route 'users' needs exactly one of 'upstream' or 'respond'", error);
+    }
+
+    [Theory]
+    [InlineData("/api", "/v1/{*rest}")]
+    [InlineData("/fil", "/files/{*rest}")]
+    [InlineData("/users/42", "/users/{id}")]
+    [InlineData("files", "/files/{*rest}")]
+    public void Strip_prefix_that_is_not_a_leading_part_of_the_path_is_rejected(string strip, string path)
+    {
+        var error = SingleError($"""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: r
+                path: {path}
+                upstream: api
+                strip_prefix: {strip}
+            """);
+
+        Assert.Equal(At(8, 19) + $"route 'r': strip_prefix '{strip}' must start with '/' and be a leading part of the path '{path}'", error);
+    }
+
+    [Fact]
+    public void Strip_prefix_and_rewrite_together_are_rejected()
+    {
+        var error = SingleError("""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: r
+                path: /api/{*rest}
+                upstream: api
+                strip_prefix: true
+                rewrite: /v2/{rest}
+            """);
+
+        Assert.Equal(At(5, 5) + "route 'r': use either 'strip_prefix' or 'rewrite', not both", error);
+    }
+
+    [Fact]
+    public void Rewrite_on_a_respond_route_is_rejected()
+    {
+        var error = SingleError("""
+            routes:
+              - name: r
+                path: /api/{*rest}
+                respond: {}
+                rewrite: /v2/{rest}
+            """);
+
+        Assert.Equal(At(2, 5) + "route 'r': 'strip_prefix' and 'rewrite' only apply to routes with an upstream", error);
+    }
+
+    [Fact]
+    public void Rewrite_with_a_parameter_the_path_does_not_define_is_rejected()
+    {
+        var error = SingleError("""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: users
+                path: /users/{id}
+                upstream: api
+                rewrite: /v2/users/{user_id}
+            """);
+
+        Assert.Equal(At(8, 14) + "route 'users': rewrite '/v2/users/{user_id}': uses '{user_id}', which the route's path does not define", error);
+    }
+
+    [Fact]
+    public void Rewrite_that_climbs_out_with_dot_dot_is_rejected()
+    {
+        var error = SingleError("""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: users
+                path: /users/{id}
+                upstream: api
+                rewrite: /v2/../admin/{id}
+            """);
+
+        Assert.Equal(At(8, 14) + "route 'users': rewrite '/v2/../admin/{id}': may not contain '.' or '..' segments", error);
+    }
+
+    [Fact]
+    public void Set_header_with_an_invalid_name_is_rejected_at_the_name()
+    {
+        var error = SingleError("""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: r
+                path: /
+                upstream: api
+                set_headers:
+                  X Bad: value
+            """);
+
+        Assert.Equal(At(9, 7) + "route 'r': 'X Bad' is not a valid header name", error);
+    }
+
+    [Fact]
+    public void Header_value_with_cr_lf_is_rejected_as_header_injection()
+    {
+        var error = SingleError("""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: r
+                path: /
+                upstream: api
+                set_headers:
+                  X-Note: "one\r\nX-Injected: two"
+            """);
+
+        Assert.Equal(At(9, 7) + "route 'r': header 'X-Note' has a CR, LF or NUL in its value", error);
+    }
+
+    [Fact]
+    public void Respond_header_value_with_a_newline_is_rejected()
+    {
+        var error = SingleError("""
+            routes:
+              - name: r
+                path: /
+                respond:
+                  headers:
+                    Content-Type: "text/plain\nX-Evil: 1"
+            """);
+
+        Assert.Equal(At(6, 9) + "route 'r': header 'Content-Type' has a CR, LF or NUL in its value", error);
+    }
+
+    [Theory]
+    [InlineData("Host")]
+    [InlineData("host")]
+    public void Host_in_set_headers_points_to_preserve_host(string header)
+    {
+        var error = SingleError($"""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: r
+                path: /
+                upstream: api
+                set_headers:
+                  {header}: example.com
+            """);
+
+        Assert.Equal(At(9, 7) + "route 'r': set the Host header with the upstream's 'preserve_host' instead", error);
+    }
+
+    [Fact]
+    public void Remove_header_with_an_invalid_name_is_rejected_at_the_item()
+    {
+        var error = SingleError("""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: r
+                path: /
+                upstream: api
+                remove_headers: [X-Ok, "X: bad"]
+            """);
+
+        Assert.Equal(At(8, 28) + "route 'r': 'X: bad' is not a valid header name", error);
+    }
+
+    [Fact]
+    public void Unknown_method_lists_the_known_ones()
+    {
+        var error = SingleError("""
+            routes:
+              - name: r
+                path: /
+                methods: [GET, FETCH]
+                respond: {}
+            """);
+
+        Assert.Equal(At(4, 20) + "unknown method 'FETCH' (use GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE or '*')", error);
+    }
+
+    [Fact]
+    public void Route_of_a_tenant_may_not_set_its_own_host()
+    {
+        var error = SingleError("""
+            tenants:
+              - name: acme
+                hosts: [acme.example.com]
+                routes:
+                  - name: home
+                    host: other.example.com
+                    path: /
+                    respond: {}
+            """);
+
+        Assert.Equal(At(6, 15) + "route 'home': routes of a tenant take the tenant's hosts; remove 'host'", error);
+    }
+
+    [Theory]
+    [InlineData("acme")]
+    [InlineData("/{tenant}")]
+    public void Tenant_path_prefix_must_be_a_static_absolute_path(string prefix)
+    {
+        var error = SingleError($$"""
+            tenants:
+              - name: acme
+                path_prefix: "{{prefix}}"
+                routes:
+                  - name: home
+                    path: /
+                    respond: {}
+            """);
+
+        Assert.Equal(At(3, 18) + $"path_prefix '{prefix}' must start with '/' and contain no parameters", error);
+    }
+
+    [Fact]
+    public void Tenant_without_routes_or_name_is_rejected()
+    {
+        var errors = Errors("""
+            tenants:
+              - name: acme
+                hosts: [acme.example.com]
+              - hosts: [other.example.com]
+                routes: []
+            """);
+
+        Assert.Equal([At(2, 5) + "tenant 'acme' has no routes", At(4, 5) + "a tenant needs a 'name'"], errors);
+    }
+
+    [Fact]
+    public void Duplicate_tenant_name_is_rejected()
+    {
+        var error = SingleError("""
+            tenants:
+              - name: acme
+                routes: []
+              - name: acme
+                routes: []
+            """);
+
+        Assert.Equal(At(4, 5) + "duplicate tenant name 'acme'", error);
+    }
+
+    [Fact]
+    public void Strip_prefix_true_on_a_path_without_leading_slash_reports_the_path_instead_of_crashing()
+    {
+        var error = SingleError("""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: all
+                path: "*"
+                upstream: api
+                strip_prefix: true
+            """);
+
+        Assert.Equal(At(6, 11) + "route 'all': path '*' must start with '/'", error);
+    }
+}

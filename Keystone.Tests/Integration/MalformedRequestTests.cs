@@ -1,0 +1,516 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Xunit;
+
+namespace Keystone.Tests.Integration;
+
+/// <summary>
+/// Malformed and hostile HTTP/1.1 requests, sent byte for byte to a real Keystone whose catch-all route proxies to a
+/// backend that records everything it receives. For every case:
+/// <list type="bullet">
+/// <item>the client gets a 4xx, or the connection is closed without a response; never a 5xx, never a hang;</item>
+/// <item>at most one response comes back: a second one means bytes hidden inside the first request were parsed as a
+/// request of their own (request smuggling);</item>
+/// <item>the backend receives nothing ambiguous: nothing, or exactly one well-formed request, and never the hidden
+/// <c>/smuggled</c> request;</item>
+/// <item>afterwards a normal request on a new connection still gets 200 through the proxy.</item>
+/// </list>
+/// Most of these are rejected by Kestrel's HTTP/1.1 parser before the gateway runs (a 400/414/431 with an empty body and
+/// the connection closed); the gateway's own checks (CONNECT, Content-Length with Transfer-Encoding, method/route) answer
+/// with the JSON error body of DESIGN.md §5.
+/// </summary>
+public sealed class MalformedRequestTests : IAsyncLifetime
+{
+    /// <summary>The request every smuggling case hides in a body; the backend must never see this path.</summary>
+    private const string Smuggled = "GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    private readonly List<Received> _received = [];
+    private TestBackend _backend = null!;
+    private KeystoneInstance _keystone = null!;
+
+    public async Task InitializeAsync()
+    {
+        _backend = await TestBackend.StartAsync(RecordAsync);
+        // Every named method, so an unknown or lower-case method token has a route whose path matches but whose
+        // method does not: the gateway must answer 405 rather than forward a method the route never named.
+        _keystone = await KeystoneInstance.StartAsync($"""
+            upstreams:
+              backend:
+                targets: [{_backend.Url}]
+                timeout: 5s
+            routes:
+              - name: proxied
+                path: /{"{*rest}"}
+                methods: [GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS]
+                upstream: backend
+            """);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _keystone.DisposeAsync();
+        await _backend.DisposeAsync();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Framing: Content-Length and Transfer-Encoding (request smuggling shapes)
+    // ---------------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// CL.TE: a front end that trusts Content-Length forwards everything; one that trusts Transfer-Encoding sees an
+    /// empty chunked body ("0\r\n\r\n") and then GET /smuggled as a second request. A request framed two ways must be
+    /// refused (400) and the connection closed after the answer (RFC 9112 §6.1: a server that rejects it "MUST close
+    /// the connection"), so the hidden bytes are never parsed as a request and nothing reaches the backend.
+    /// </summary>
+    [Fact]
+    public async Task ContentLength_and_chunked_CL_TE_shape_is_rejected_and_nothing_is_smuggled()
+    {
+        var body = "0\r\n\r\n" + Smuggled;
+        var result = await AssertRejectedAsync(
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\n" +
+            $"Content-Length: {body.Length}\r\nTransfer-Encoding: chunked\r\n\r\n" + body,
+            expectStatus: [400]);
+        Assert.True(result.Closed, "the connection must be closed after refusing a doubly framed request\n" + result.Describe());
+    }
+
+    /// <summary>
+    /// TE.CL: a front end that trusts Transfer-Encoding forwards one chunk holding GET /smuggled; one that trusts
+    /// Content-Length: 4 reads only "2c\r\n" and takes the chunk data as the next request. Same rule as CL.TE: 400,
+    /// connection closed, nothing forwarded. Header order is swapped here so the check cannot depend on it.
+    /// </summary>
+    [Fact]
+    public async Task Chunked_and_ContentLength_TE_CL_shape_is_rejected_and_nothing_is_smuggled()
+    {
+        var chunk = Smuggled;
+        var body = $"{chunk.Length:x}\r\n{chunk}\r\n0\r\n\r\n";
+        var result = await AssertRejectedAsync(
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\n" +
+            "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n" + body,
+            expectStatus: [400]);
+        Assert.True(result.Closed, "the connection must be closed after refusing a doubly framed request\n" + result.Describe());
+    }
+
+    /// <summary>
+    /// Two different Content-Length values: one hop reads 5 bytes and sees GET /smuggled next, another reads it all.
+    /// RFC 9112 §6.3 (item 5): an invalid/conflicting Content-Length is unrecoverable; 400 and close.
+    /// </summary>
+    [Fact]
+    public async Task Two_different_ContentLengths_are_rejected()
+    {
+        var body = "hello" + Smuggled;
+        await AssertRejectedAsync(
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\n" +
+            $"Content-Length: 5\r\nContent-Length: {body.Length}\r\n\r\n" + body,
+            expectStatus: [400]);
+    }
+
+    /// <summary>
+    /// Content-Length must be 1*DIGIT (RFC 9110 §8.6). Non-numeric, negative, signed, hex or list values cannot frame
+    /// the body, so the request is refused with 400 (never read as 0, which would leave the body to be parsed as the
+    /// next request).
+    /// </summary>
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("-1")]
+    [InlineData("+5")]
+    [InlineData("0x5")]
+    [InlineData("5, 6")]
+    public async Task Invalid_ContentLength_is_rejected(string value)
+    {
+        await AssertRejectedAsync(
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\n" +
+            $"Content-Length: {value}\r\n\r\nhello" + Smuggled,
+            expectStatus: [400]);
+    }
+
+    /// <summary>
+    /// A request whose final transfer coding is not chunked has no determinable length; RFC 9112 §6.3 (item 4): the
+    /// server MUST respond 400 and close. Covers "chunked, identity", an unknown coding "xchunked", and the same
+    /// with a Content-Length beside it (the TE.TE smuggling shape: one hop ignores the odd Transfer-Encoding and
+    /// trusts Content-Length).
+    /// </summary>
+    [Theory]
+    [InlineData("chunked, identity", false)]
+    [InlineData("xchunked", false)]
+    [InlineData("chunked, identity", true)]
+    [InlineData("xchunked", true)]
+    public async Task Transfer_encoding_not_ending_in_chunked_is_rejected(string transferEncoding, bool withContentLength)
+    {
+        var body = "0\r\n\r\n" + Smuggled;
+        var contentLength = withContentLength ? $"Content-Length: {body.Length}\r\n" : "";
+        await AssertRejectedAsync(
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\n" +
+            $"Transfer-Encoding: {transferEncoding}\r\n{contentLength}\r\n" + body,
+            expectStatus: [400]);
+    }
+
+    /// <summary>
+    /// "Transfer-Encoding : chunked" (whitespace before the colon) is the classic obfuscation: a lenient hop trims the
+    /// name and uses chunked, a strict one ignores it and uses Content-Length. RFC 9112 §5.1: a server MUST reject
+    /// whitespace between field name and colon with 400.
+    /// </summary>
+    [Fact]
+    public async Task Obfuscated_transfer_encoding_with_space_before_colon_is_rejected()
+    {
+        var body = "0\r\n\r\n" + Smuggled;
+        await AssertRejectedAsync(
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\n" +
+            $"Content-Length: {body.Length}\r\nTransfer-Encoding : chunked\r\n\r\n" + body,
+            expectStatus: [400]);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Chunked body errors: these are only found while the body streams, i.e. after the gateway has started
+    // forwarding, so the backend may have seen the request head; it must never see a complete request (its body read
+    // fails), and the client must get a 400 (YARP's RequestBodyClient -> 400), never a 502.
+    // ---------------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Chunk sizes that are not hex, that overflow 64 bits, or chunk data not followed by CRLF make the rest of the
+    /// stream unparseable (RFC 9112 §7.1). Expected: 400 (or a close), the backend gets no complete request, and the
+    /// bytes after the error are never parsed as a request.
+    /// </summary>
+    [Theory]
+    [InlineData("zz\r\nhello\r\n0\r\n\r\n")]                         // non-hex size
+    [InlineData("ffffffffffffffffff\r\nhello\r\n0\r\n\r\n")]         // size overflows
+    [InlineData("-5\r\nhello\r\n0\r\n\r\n")]                         // negative size
+    [InlineData("5\r\nhelloXX\r\n0\r\n\r\n")]                        // data longer than the size / no CRLF after it
+    [InlineData("5\r\nhello0\r\n\r\n" + Smuggled)]                   // missing CRLF after the chunk, request behind it
+    public async Task Bad_chunked_body_is_rejected(string chunkedBody)
+    {
+        await AssertRejectedAsync(
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + chunkedBody,
+            expectStatus: [400],
+            backendMaySeeAbortedRequest: true);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Header syntax
+    // ---------------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Field names are tokens (RFC 9110 §5.1); a line without a colon is not a field; obs-fold (a line starting with
+    /// whitespace) MUST be rejected by a server that does not unfold it (RFC 9112 §5.2); CR, LF and NUL are never
+    /// allowed in a value (RFC 9110 §5.5). Any of these in a proxy is a header-injection / desync risk, so the request
+    /// is refused with 400 and nothing is forwarded.
+    /// </summary>
+    [Theory]
+    [InlineData("Bad Name: x\r\n")]                 // space inside the name
+    [InlineData("NoColonHere\r\n")]                 // no colon at all
+    [InlineData("X-Bad(Name): x\r\n")]              // delimiter characters are not token characters
+    [InlineData("X-Bad\"Name\": x\r\n")]
+    [InlineData("X-Bad{Name}: x\r\n")]
+    [InlineData(": empty-name\r\n")]                // empty name
+    [InlineData("X-Folded: a\r\n  folded-continuation\r\n")] // obs-fold with spaces
+    [InlineData("X-Folded: a\r\n\tfolded-continuation\r\n")] // obs-fold with a tab
+    [InlineData("X-Bad: a\rb\r\n")]                 // bare CR in a value
+    [InlineData("X-Bad: a\0b\r\n")]                 // NUL in a value
+    [InlineData("X-Bad\0: x\r\n")]                  // NUL in a name
+    public async Task Invalid_header_line_is_rejected(string headerLine)
+    {
+        await AssertRejectedAsync(
+            "GET /echo HTTP/1.1\r\nHost: localhost\r\n" + headerLine + "X-After: 1\r\n\r\n",
+            expectStatus: [400]);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Host
+    // ---------------------------------------------------------------------------------------------------------------
+
+    /// <summary>RFC 9112 §3.2: an HTTP/1.1 request without Host MUST get 400. Routing by host cannot work without it.</summary>
+    [Fact]
+    public async Task Missing_host_on_http11_is_rejected()
+    {
+        await AssertRejectedAsync("GET /echo HTTP/1.1\r\nX-Other: 1\r\n\r\n", expectStatus: [400]);
+    }
+
+    /// <summary>
+    /// RFC 9112 §3.2: more than one Host field MUST get 400. Otherwise Keystone could route on one host while the
+    /// backend (preserve_host) acts on the other.
+    /// </summary>
+    [Theory]
+    [InlineData("localhost", "evil.example")]
+    [InlineData("localhost", "localhost")]
+    public async Task Duplicate_host_headers_are_rejected(string first, string second)
+    {
+        await AssertRejectedAsync($"GET /echo HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\n\r\n", expectStatus: [400]);
+    }
+
+    /// <summary>
+    /// A Host that is not uri-host[:port] (RFC 9110 §7.2) MUST get 400: with preserve_host it would be sent upstream
+    /// verbatim, where a path, userinfo or space in it can poison absolute URLs or caches.
+    /// </summary>
+    [Theory]
+    [InlineData("local host")]
+    [InlineData("localhost/evil")]
+    [InlineData("user@localhost")]
+    [InlineData("localhost:port")]
+    [InlineData("localhost:99999999999")]
+    [InlineData("[::1")]
+    [InlineData("localhost\\evil")]
+    public async Task Bad_host_value_is_rejected(string host)
+    {
+        await AssertRejectedAsync($"GET /echo HTTP/1.1\r\nHost: {host}\r\n\r\n", expectStatus: [400]);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Size limits
+    // ---------------------------------------------------------------------------------------------------------------
+
+    /// <summary>A 64 KB request target exceeds Kestrel's request-line limit (8 KB): 414 URI Too Long, nothing forwarded.</summary>
+    [Fact]
+    public async Task Oversized_request_line_is_rejected()
+    {
+        await AssertRejectedAsync(
+            "GET /" + new string('a', 64 * 1024) + " HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            expectStatus: [414, 400]);
+    }
+
+    /// <summary>
+    /// 1 MB of headers (many lines, and one huge value) exceeds Kestrel's 32 KB header limit: 431, or a close while
+    /// the client is still writing. Never buffered whole, never forwarded.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Oversized_headers_are_rejected(bool oneHugeHeader)
+    {
+        var headers = new StringBuilder();
+        if (oneHugeHeader)
+        {
+            headers.Append("X-Huge: ").Append('a', 1024 * 1024).Append("\r\n");
+        }
+        else
+        {
+            for (int i = 0; i < 1024; i++)
+                headers.Append("X-Pad-").Append(i).Append(": ").Append('a', 1000).Append("\r\n");
+        }
+
+        await AssertRejectedAsync(
+            "GET /echo HTTP/1.1\r\nHost: localhost\r\n" + headers + "\r\n",
+            expectStatus: [431, 400]);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Methods and request targets
+    // ---------------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Keystone is a reverse proxy, not a forward proxy: CONNECT must never open a tunnel or reach the backend. The
+    /// gateway answers 405 (JSON body); Kestrel may refuse it as 400 earlier. Bytes sent after the head (what a
+    /// client would push into a tunnel) must not be parsed as a request either.
+    /// </summary>
+    [Fact]
+    public async Task Connect_is_refused_and_never_forwarded()
+    {
+        var result = await AssertRejectedAsync(
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            expectStatus: [405, 400]);
+        if (result.First is { Status: 405 } response)
+            Assert.Contains("\"status\":405", response.BodyText);
+    }
+
+    /// <summary>CONNECT with bytes pushed straight after the head (as a tunnelling client would): still no tunnel, no smuggling.</summary>
+    [Fact]
+    public async Task Connect_followed_by_tunnel_bytes_is_refused()
+    {
+        await AssertRejectedAsync(
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n" + Smuggled,
+            expectStatus: [405, 400]);
+    }
+
+    /// <summary>
+    /// Absolute-form target whose authority differs from Host (RFC 9112 §3.2.2: the authority replaces Host). Routing
+    /// on one and forwarding the other is a host-confusion bug; Kestrel refuses the mismatch with 400.
+    /// </summary>
+    [Fact]
+    public async Task Absolute_form_target_with_a_different_host_is_rejected()
+    {
+        await AssertRejectedAsync(
+            "GET http://evil.example/echo HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            expectStatus: [400]);
+    }
+
+    /// <summary>
+    /// Bare LF line endings. RFC 9112 §2.2 lets a recipient accept a lone LF as a line terminator, but a proxy that
+    /// accepts what the next hop may read differently invites desync; the expected answer here is 400. The mixed case
+    /// (CRLF and LF in one head) is the dangerous one: one parser sees X-A and Host as separate lines, another
+    /// sees one header.
+    /// </summary>
+    [Theory]
+    [InlineData("GET /echo HTTP/1.1\nHost: localhost\n\n")]
+    [InlineData("GET /echo HTTP/1.1\r\nHost: localhost\r\nX-A: 1\nX-B: 2\r\n\r\n")]
+    public async Task Bare_LF_line_endings_are_rejected(string request)
+    {
+        await AssertRejectedAsync(request, expectStatus: [400]);
+    }
+
+    /// <summary>An HTTP/0.9 simple request ("GET /" with no version) is not supported: 400 or a close, nothing forwarded.</summary>
+    [Theory]
+    [InlineData("GET /echo\r\n\r\n")]
+    [InlineData("GET /echo\r\n")]
+    public async Task Http09_request_is_rejected(string request)
+    {
+        await AssertRejectedAsync(request, expectStatus: [400]);
+    }
+
+    /// <summary>
+    /// An unknown protocol version. The brief for this suite is "4xx, never 5xx": the expected answer is 400. (RFC 9110
+    /// §15.6.6 also allows 505 HTTP Version Not Supported, which Kestrel sends; that shows up here as a failure to
+    /// decide on, see the suite's report.)
+    /// </summary>
+    [Theory]
+    [InlineData("HTTP/9.9")]
+    [InlineData("HTTP/1.2")]
+    [InlineData("HTTP/1")]
+    [InlineData("http/1.1")]
+    public async Task Unknown_http_version_is_rejected(string version)
+    {
+        await AssertRejectedAsync($"GET /echo {version}\r\nHost: localhost\r\n\r\n", expectStatus: [400]);
+    }
+
+    /// <summary>
+    /// Methods are case-sensitive tokens (RFC 9110 §9.1): "get" is not GET, and FOO is an extension method. The route
+    /// names its methods, so the path matches and the method does not: 405 with Allow, never forwarded, never 5xx.
+    /// </summary>
+    [Theory]
+    [InlineData("get")]
+    [InlineData("Get")]
+    [InlineData("FOO")]
+    [InlineData("PROPFIND")]
+    public async Task Lowercase_or_unknown_method_gets_405(string method)
+    {
+        var result = await AssertRejectedAsync($"{method} /echo HTTP/1.1\r\nHost: localhost\r\n\r\n", expectStatus: [405]);
+        Assert.NotNull(result.First!.Header("Allow"));
+    }
+
+    /// <summary>A method that is not a token at all (delimiters in it) never reaches routing: 400.</summary>
+    [Theory]
+    [InlineData("G(T")]
+    [InlineData("GE\0T")]
+    public async Task Method_that_is_not_a_token_is_rejected(string method)
+    {
+        await AssertRejectedAsync($"{method} /echo HTTP/1.1\r\nHost: localhost\r\n\r\n", expectStatus: [400]);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Control: the harness itself
+    // ---------------------------------------------------------------------------------------------------------------
+
+    /// <summary>The same raw client and backend with a well-formed chunked POST: 200, exactly one request, body intact.</summary>
+    [Fact]
+    public async Task Control_well_formed_chunked_post_is_forwarded_once()
+    {
+        var result = await RawHttpClient.SendAsync(_keystone.Port,
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        Assert.True(result.Responses.Count == 1 && result.First!.Status == 200, result.Describe());
+        await Task.Delay(Settle);
+        var received = Snapshot();
+        var only = Assert.Single(received);
+        Assert.Equal(("POST", "/echo", "hello", null), (only.Method, only.Path, only.Body, only.BodyError));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // The checks every case shares
+    // ---------------------------------------------------------------------------------------------------------------
+
+    private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// Sends <paramref name="request"/> on a new connection and asserts the suite's invariants (see the class summary).
+    /// <paramref name="expectStatus"/> narrows the 4xx to the statuses this case should get.
+    /// <paramref name="backendMaySeeAbortedRequest"/>: the error is in the body, found only while streaming it, so the
+    /// backend may see one request whose body read fails; it must still never see a complete one.
+    /// </summary>
+    private async Task<RawHttpResult> AssertRejectedAsync(string request, int[] expectStatus, bool backendMaySeeAbortedRequest = false)
+    {
+        var result = await RawHttpClient.SendAsync(_keystone.Port, request);
+        var sent = Printable(request);
+        var what = $"\nsent: {sent}\ngot:  {result.Describe()}";
+
+        Assert.False(result.TimedOut, "Keystone neither answered nor closed the connection within 5 s" + what);
+        Assert.True(result.Responses.TrueForAll(r => r.Status < 500), "Keystone answered a malformed request with a 5xx" + what);
+        Assert.True(result.Responses.Count <= 1,
+            "more than one response: bytes inside the request were parsed as a request of their own (smuggling)" + what);
+        if (result.First is { } response)
+        {
+            Assert.True(response.Status is >= 400 and < 500, $"expected a 4xx, got {response.Status}" + what);
+            Assert.True(expectStatus.Contains(response.Status),
+                $"expected {string.Join(" or ", expectStatus)}, got {response.Status}" + what);
+        }
+        else
+        {
+            Assert.True(result.Closed, "no response, yet the connection is still open" + what);
+        }
+
+        // Anything the gateway forwards arrives within milliseconds on loopback; give a smuggled request time to land.
+        await Task.Delay(Settle);
+        var received = Snapshot();
+        var seen = "\nbackend received: " + (received.Count == 0 ? "nothing" : string.Join("; ", received)) + what;
+        Assert.DoesNotContain(received, r => r.Path.Contains("smuggled", StringComparison.Ordinal));
+        Assert.True(received.Count <= 1, "the backend received more than one request for one client request" + seen);
+        if (received.Count == 1)
+        {
+            var only = received[0];
+            if (!backendMaySeeAbortedRequest)
+                Assert.Fail("a request Keystone refused was still forwarded to the backend" + seen);
+            Assert.True(only.BodyError is not null,
+                "the backend received a complete request although the client's body was malformed" + seen);
+        }
+
+        await AssertStillServingAsync();
+        return result;
+    }
+
+    /// <summary>A normal request on a new connection still goes through the proxy and gets 200.</summary>
+    private async Task AssertStillServingAsync()
+    {
+        var before = Snapshot().Count;
+        var result = await RawHttpClient.SendAsync(_keystone.Port, "GET /alive HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        Assert.True(result.First is { Status: 200 }, "after the malformed request, a normal request no longer gets 200: " + result.Describe());
+        var received = Snapshot();
+        Assert.True(received.Count == before + 1 && received[^1].Path == "/alive",
+            "the follow-up request did not reach the backend exactly once: " + string.Join("; ", received));
+    }
+
+    private List<Received> Snapshot()
+    {
+        lock (_received) return [.. _received];
+    }
+
+    /// <summary>The backend: records method, path, headers and body (or the error reading it), then answers 200.</summary>
+    private async Task RecordAsync(HttpContext context)
+    {
+        var request = context.Request;
+        string body = "";
+        string? bodyError = null;
+        try
+        {
+            using var reader = new StreamReader(request.Body, Encoding.Latin1);
+            body = await reader.ReadToEndAsync(context.RequestAborted);
+        }
+        catch (Exception e)
+        {
+            bodyError = e.GetType().Name + ": " + e.Message;
+        }
+
+        var headers = request.Headers.Select(h => $"{h.Key}: {h.Value}").ToList();
+        lock (_received)
+            _received.Add(new Received(request.Method, request.Path.Value ?? "", headers, body, bodyError));
+        if (bodyError is not null) return;
+        context.Response.ContentType = "text/plain";
+        await context.Response.WriteAsync("backend ok");
+    }
+
+    private static string Printable(string request)
+    {
+        var shown = request.Length > 300 ? request[..200] + $"...({request.Length} bytes)..." + request[^60..] : request;
+        return shown.Replace("\r", "\\r").Replace("\n", "\\n").Replace("\0", "\\0").Replace("\t", "\\t");
+    }
+
+    private sealed record Received(string Method, string Path, List<string> Headers, string Body, string? BodyError)
+    {
+        public override string ToString() =>
+            $"{Method} {Path} [{string.Join(", ", Headers)}] body={Printable(Body)} bodyError={BodyError ?? "none"}";
+    }
+}

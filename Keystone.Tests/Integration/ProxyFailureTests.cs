@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Xunit;
+
+namespace Keystone.Tests.Integration;
+
+/// <summary>Answers Keystone writes itself when there is no route, no method, or no usable upstream (DESIGN.md §5).</summary>
+[Collection(ProxySerialCollection.Name)] // the 504 test measures time: keep it off a machine busy with other tests
+public sealed class ProxyFailureTests : IDisposable
+{
+    private readonly CancellationTokenSource _timeout = new(TimeSpan.FromSeconds(15));
+
+    public void Dispose() => _timeout.Dispose();
+
+    [Fact]
+    public async Task Unknown_path_is_404_json_with_the_request_id_of_the_header()
+    {
+        await using var keystone = await KeystoneInstance.StartAsync(OnlyRespondRoutes);
+
+        var response = await keystone.Client.GetAsync("/nowhere/at/all", _timeout.Token);
+
+        var body = await ErrorBody.AssertAsync(response, 404, _timeout.Token);
+        Assert.Equal("no route", body.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Known_path_with_other_method_is_405_json_with_allow_header()
+    {
+        await using var keystone = await KeystoneInstance.StartAsync(OnlyRespondRoutes);
+
+        var response = await keystone.Client.DeleteAsync("/things", _timeout.Token);
+
+        await ErrorBody.AssertAsync(response, 405, _timeout.Token);
+        Assert.Equal(["GET", "HEAD", "POST"], response.Content.Headers.Allow.Order());
+    }
+
+    [Fact]
+    public async Task Error_body_carries_a_well_formed_incoming_request_id()
+    {
+        await using var keystone = await KeystoneInstance.StartAsync(OnlyRespondRoutes);
+        var request = new HttpRequestMessage(HttpMethod.Get, "/nowhere");
+        request.Headers.TryAddWithoutValidation("X-Request-Id", "trace-42");
+
+        var response = await keystone.Client.SendAsync(request, _timeout.Token);
+
+        var body = await ErrorBody.AssertAsync(response, 404, _timeout.Token);
+        Assert.Equal("trace-42", body.GetProperty("request_id").GetString());
+    }
+
+    [Fact]
+    public async Task Closed_upstream_port_is_502_json()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int closedPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        await using var keystone = await KeystoneInstance.StartAsync($$"""
+            upstreams:
+              gone:
+                targets: ["http://127.0.0.1:{{closedPort}}"]
+            routes:
+              - name: gone
+                path: "/gone/{*rest}"
+                upstream: gone
+            """);
+
+        var response = await keystone.Client.GetAsync("/gone/x", _timeout.Token);
+
+        await ErrorBody.AssertAsync(response, 502, _timeout.Token);
+    }
+
+    [Fact]
+    public async Task Upstream_that_never_answers_is_504_json_after_the_timeout()
+    {
+        await using var backend = await TestBackend.StartAsync(async context =>
+        {
+            try { await Task.Delay(Timeout.Infinite, context.RequestAborted); }
+            catch (OperationCanceledException) { }
+        });
+        await using var keystone = await KeystoneInstance.StartAsync($$"""
+            upstreams:
+              stuck:
+                timeout: 1s
+                targets: ["{{backend.Url}}"]
+            routes:
+              - name: stuck
+                path: "/stuck"
+                upstream: stuck
+            """);
+        await keystone.Client.GetAsync("/warm-up-the-connection", _timeout.Token);
+
+        var clock = Stopwatch.StartNew();
+        var response = await keystone.Client.GetAsync("/stuck", _timeout.Token);
+        var elapsed = clock.Elapsed;
+
+        await ErrorBody.AssertAsync(response, 504, _timeout.Token);
+        Assert.InRange(elapsed.TotalMilliseconds, 900, 1500);
+    }
+
+    private const string OnlyRespondRoutes = """
+        routes:
+          - name: things
+            path: /things
+            methods: [GET, POST]
+            respond:
+              body: things
+        """;
+}
