@@ -108,6 +108,7 @@ public sealed class ConfigLoaderDefaultsTests
     [InlineData("false")]
     [InlineData("no")]
     [InlineData("off")]
+    [InlineData("False")]
     public void Strip_prefix_false_strips_nothing(string value)
     {
         var route = TestConfig.Valid($$"""
@@ -122,6 +123,27 @@ public sealed class ConfigLoaderDefaultsTests
             """).Routes.Single();
 
         Assert.Null(route.StripPrefix);
+    }
+
+    [Theory]
+    [InlineData("true")]
+    [InlineData("True")]
+    [InlineData("yes")]
+    [InlineData("on")]
+    public void Strip_prefix_true_words_strip_the_static_start(string value)
+    {
+        var route = TestConfig.Valid($$"""
+            upstreams:
+              api:
+                targets: [http://127.0.0.1:9001]
+            routes:
+              - name: files
+                path: /files/{*rest}
+                upstream: api
+                strip_prefix: {{value}}
+            """).Routes.Single();
+
+        Assert.Equal("/files", route.StripPrefix);
     }
 
     [Theory]

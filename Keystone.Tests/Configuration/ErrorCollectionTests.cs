@@ -69,6 +69,23 @@ public sealed class ErrorCollectionTests
     }
 
     [Fact]
+    public void Errors_are_listed_top_to_bottom_even_when_found_in_a_later_pass()
+    {
+        // The unknown upstream (line 2) is only found once every upstream is read (line 5).
+        var errors = Load("""
+            routes:
+              - name: a
+                path: /a
+                upstream: nowhere
+            upstreams:
+              api:
+                targets: [ftp://127.0.0.1]
+            """).Errors;
+
+        Assert.Equal([(2, 5), (7, 15)], errors.Select(e => (e.Location.Line, e.Location.Column)));
+    }
+
+    [Fact]
     public void Errors_print_as_file_line_column_and_message()
     {
         var error = new ConfigError(new SourceLocation("configs/keystone.yaml", 12, 7), "something is wrong");

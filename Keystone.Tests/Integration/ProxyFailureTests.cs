@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Keystone.Tests.Integration;
 
@@ -10,6 +11,9 @@ namespace Keystone.Tests.Integration;
 public sealed class ProxyFailureTests : IDisposable
 {
     private readonly CancellationTokenSource _timeout = new(TimeSpan.FromSeconds(15));
+    private readonly ITestOutputHelper _output;
+
+    public ProxyFailureTests(ITestOutputHelper output) => _output = output;
 
     public void Dispose() => _timeout.Dispose();
 
@@ -94,6 +98,7 @@ public sealed class ProxyFailureTests : IDisposable
         var response = await keystone.Client.GetAsync("/stuck", _timeout.Token);
         var elapsed = clock.Elapsed;
 
+        _output.WriteLine($"504 after {elapsed.TotalMilliseconds:F0} ms");
         await ErrorBody.AssertAsync(response, 504, _timeout.Token);
         Assert.InRange(elapsed.TotalMilliseconds, 900, 1500);
     }

@@ -53,9 +53,10 @@ public static class ConfigLoader
 
         var listen = ReadListen(reader, root);
         var shutdown = YamlNodeReader.Get(root, "shutdown_timeout") is { } st ? reader.Duration(st, "shutdown_timeout") ?? default : TimeSpan.FromSeconds(30);
-        var upstreams = ReadUpstreams(reader, root);
+        var declaredUpstreams = new HashSet<string>(StringComparer.Ordinal);
+        var upstreams = ReadUpstreams(reader, root, declaredUpstreams);
         var routes = new RouteReader(reader).ReadAll(root);
-        CrossCheck(reader, upstreams, routes);
+        CrossCheck(reader, declaredUpstreams, routes);
 
         var config = new GatewayConfig(file, listen, shutdown, upstreams, routes);
         // Checks run section by section; the user reads the file top to bottom.
@@ -70,6 +71,7 @@ public static class ConfigLoader
         var node = YamlNodeReader.Get(root, "listen");
         if (node is null) return [DefaultListen];
         var result = new List<string>();
+        int errorsBefore = reader.Errors.Count;
         foreach (var (value, item) in reader.StringList(node, "listen"))
         {
             if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != "http" || uri.AbsolutePath != "/" || uri.Query.Length > 0)
@@ -81,11 +83,13 @@ public static class ConfigLoader
             }
             result.Add(value);
         }
-        if (result.Count == 0 && reader.Errors.Count == 0) reader.Error(node, "listen must name at least one address");
+        if (result.Count == 0 && reader.Errors.Count == errorsBefore) reader.Error(node, "listen must name at least one address");
         return result;
     }
 
-    private static List<UpstreamConfig> ReadUpstreams(YamlNodeReader reader, YamlMappingNode root)
+    /// <summary>Reads upstreams; <paramref name="declared"/> gets every name written, valid or not, so a broken
+    /// upstream is reported once rather than again by each route that uses it.</summary>
+    private static List<UpstreamConfig> ReadUpstreams(YamlNodeReader reader, YamlMappingNode root, HashSet<string> declared)
     {
         var result = new List<UpstreamConfig>();
         if (YamlNodeReader.Get(root, "upstreams") is not { } node || reader.IsNull(node)) return result;
@@ -96,6 +100,7 @@ public static class ConfigLoader
         {
             var name = reader.Text(entry.Key, "upstream name");
             if (name is null) continue;
+            declared.Add(name);
             if (!Names.IsValid(name))
             {
                 reader.Error(entry.Key, $"upstream name '{name}' may only use letters, digits, '-', '_' and '.'");
@@ -166,13 +171,9 @@ public static class ConfigLoader
     }
 
     /// <summary>Checks that need the whole file: references and unique names.</summary>
-    private static void CrossCheck(YamlNodeReader reader, List<UpstreamConfig> upstreams, List<RouteConfig> routes)
+    /// <remarks>Duplicate upstream names need no check here: YAML itself rejects duplicate keys.</remarks>
+    private static void CrossCheck(YamlNodeReader reader, HashSet<string> upstreamNames, List<RouteConfig> routes)
     {
-        var upstreamNames = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var u in upstreams)
-            if (!upstreamNames.Add(u.Name))
-                reader.Errors.Add(new ConfigError(u.Location, $"duplicate upstream name '{u.Name}'"));
-
         var routeNames = new Dictionary<string, RouteConfig>(StringComparer.Ordinal);
         foreach (var r in routes)
         {
