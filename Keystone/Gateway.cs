@@ -1,7 +1,6 @@
 using Keystone.Observability;
 using Keystone.Proxy;
 using Keystone.Routing;
-using Microsoft.Net.Http.Headers;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Keystone;
@@ -35,11 +34,8 @@ public sealed class Gateway
         var requestId = RequestId.Resolve(context);
 
         var request = context.Request;
-        if (HttpMethods.IsConnect(request.Method))
-            return ErrorResponse.WriteAsync(context, 405, "CONNECT is not supported by a reverse proxy", requestId);
-        // A request framed two ways is how smuggling starts; never guess which framing the upstream will use.
-        if (request.Headers.ContainsKey(HeaderNames.TransferEncoding) && request.Headers.ContainsKey(HeaderNames.ContentLength))
-            return ErrorResponse.WriteAsync(context, 400, "both Content-Length and Transfer-Encoding", requestId);
+        if (RequestSanity.Check(request) is { } problem)
+            return RequestSanity.RefuseAsync(context, problem, requestId);
 
         var match = Match(context, snapshot, out var upstreamPath);
         switch (match.Kind)

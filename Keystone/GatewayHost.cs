@@ -12,6 +12,9 @@ public static class GatewayHost
     public static WebApplication Build(Snapshot snapshot, out Gateway gateway, LogLevel logLevel = LogLevel.Information)
     {
         var config = snapshot.Config;
+        // A proxy that accepts bare LF line ends reads headers differently from a strict hop in front of it
+        // (RFC 9112 §2.2). Kestrel reads this switch when it creates each parser, so it is set before the host starts.
+        AppContext.SetSwitch("Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators", true);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>

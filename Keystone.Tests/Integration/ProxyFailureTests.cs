@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Http;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -75,6 +76,41 @@ public sealed class ProxyFailureTests : IDisposable
     }
 
     [Fact]
+    public async Task Upstream_that_resets_the_connection_is_502_json()
+    {
+        await using var backend = await TestBackend.StartAsync(context =>
+        {
+            context.Abort();
+            return Task.CompletedTask;
+        });
+        await using var keystone = await KeystoneInstance.StartAsync(SingleRoute(backend, "/reset"));
+
+        var response = await keystone.Client.GetAsync("/reset", _timeout.Token);
+
+        await ErrorBody.AssertAsync(response, 502, _timeout.Token);
+    }
+
+    [Fact]
+    public async Task Upstream_error_responses_pass_through_untouched()
+    {
+        await using var backend = await TestBackend.StartAsync(async context =>
+        {
+            context.Response.StatusCode = 503;
+            context.Response.ContentType = "text/html";
+            context.Response.Headers.RetryAfter = "7";
+            await context.Response.WriteAsync("<h1>maintenance</h1>");
+        });
+        await using var keystone = await KeystoneInstance.StartAsync(SingleRoute(backend, "/busy"));
+
+        var response = await keystone.Client.GetAsync("/busy", _timeout.Token);
+
+        Assert.Equal(503, (int)response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("7", response.Headers.GetValues("Retry-After").Single());
+        Assert.Equal("<h1>maintenance</h1>", await response.Content.ReadAsStringAsync(_timeout.Token));
+    }
+
+    [Fact]
     public async Task Upstream_that_never_answers_is_504_json_after_the_timeout()
     {
         await using var backend = await TestBackend.StartAsync(async context =>
@@ -82,16 +118,7 @@ public sealed class ProxyFailureTests : IDisposable
             try { await Task.Delay(Timeout.Infinite, context.RequestAborted); }
             catch (OperationCanceledException) { }
         });
-        await using var keystone = await KeystoneInstance.StartAsync($$"""
-            upstreams:
-              stuck:
-                timeout: 1s
-                targets: ["{{backend.Url}}"]
-            routes:
-              - name: stuck
-                path: "/stuck"
-                upstream: stuck
-            """);
+        await using var keystone = await KeystoneInstance.StartAsync(SingleRoute(backend, "/stuck", "timeout: 1s"));
         await keystone.Client.GetAsync("/warm-up-the-connection", _timeout.Token);
 
         var clock = Stopwatch.StartNew();
@@ -102,6 +129,17 @@ public sealed class ProxyFailureTests : IDisposable
         await ErrorBody.AssertAsync(response, 504, _timeout.Token);
         Assert.InRange(elapsed.TotalMilliseconds, 900, 1500);
     }
+
+    private static string SingleRoute(TestBackend backend, string path, string upstreamSetting = "") => $$"""
+        upstreams:
+          app:
+            {{upstreamSetting}}
+            targets: ["{{backend.Url}}"]
+        routes:
+          - name: app
+            path: "{{path}}"
+            upstream: app
+        """;
 
     private const string OnlyRespondRoutes = """
         routes:

@@ -10,12 +10,15 @@ namespace Keystone.Tests.Integration;
 /// </summary>
 internal static class RawHttp
 {
-    public static async Task<RawResponse> SendAsync(int port, string method, string target, CancellationToken cancellationToken, string extraHeaders = "")
+    /// <param name="host">The Host header; the listener's address when null.</param>
+    /// <param name="extraHeaders">Further header lines, each ending in CRLF.</param>
+    public static async Task<RawResponse> SendAsync(int port, string method, string target, CancellationToken cancellationToken,
+        string? host = null, string extraHeaders = "")
     {
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
         var stream = client.GetStream();
-        var request = $"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extraHeaders}Connection: close\r\n\r\n";
+        var request = $"{method} {target} HTTP/1.1\r\nHost: {host ?? $"127.0.0.1:{port}"}\r\n{extraHeaders}Connection: close\r\n\r\n";
         await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken);
         using var all = new MemoryStream();
         await stream.CopyToAsync(all, cancellationToken);

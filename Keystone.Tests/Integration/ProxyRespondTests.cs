@@ -58,6 +58,35 @@ public sealed class ProxyRespondTests : IAsyncLifetime
         Assert.Empty(response.Body);
     }
 
+    // A 204 cannot carry a body (RFC 9110 §15.3.5): either the config loader refuses one, or it is not sent.
+    [Fact]
+    public async Task Respond_204_with_a_body_is_refused_by_config_or_sent_without_the_body()
+    {
+        KeystoneInstance keystone;
+        try
+        {
+            keystone = await KeystoneInstance.StartAsync("""
+                routes:
+                  - name: no-content
+                    path: /no-content
+                    respond:
+                      status: 204
+                      body: "ignored"
+                """);
+        }
+        catch (InvalidOperationException refused) when (refused.Message.StartsWith("test config is invalid", StringComparison.Ordinal))
+        {
+            return;
+        }
+        await using (keystone)
+        {
+            var response = await RawHttp.SendAsync(keystone.Port, "GET", "/no-content", _timeout.Token);
+
+            Assert.Equal(204, response.Status);
+            Assert.Empty(response.Body);
+        }
+    }
+
     [Fact]
     public async Task Respond_route_without_body_sends_an_empty_response()
     {

@@ -75,6 +75,16 @@ public sealed class ProxyRoutingTests : IClassFixture<ProxyRoutingFixture>
         AssertUpstreamTarget("/plain/caf%C3%A9%20menu/100%25", "/plain/caf%C3%A9%20menu/100%25");
 
     [Fact]
+    public Task Encoded_question_mark_and_hash_stay_in_the_path() =>
+        AssertUpstreamTarget("/plain/a%3Fb%23c?real=query", "/plain/a%3Fb%23c?real=query");
+
+    // Kestrel decodes %25 to '%' but leaves %2F encoded, so "%252F" and "%2F" both reach the gateway as the text
+    // "%2F"; only the raw target tells them apart. A literal "%2F" in a name must not become a slash upstream.
+    [Fact]
+    public Task Encoded_percent_sign_stays_a_literal_percent_upstream() =>
+        AssertUpstreamTarget("/plain/report%252F2024.pdf", "/plain/report%252F2024.pdf");
+
+    [Fact]
     public Task Strip_prefix_true_removes_the_static_start_of_the_path() =>
         AssertUpstreamTarget("/api/users/7?page=2", "/users/7?page=2");
 

@@ -16,8 +16,10 @@ public sealed class ProxyStreamingTests
 
     public ProxyStreamingTests(ITestOutputHelper output) => _output = output;
 
-    [Fact]
-    public async Task Upload_of_1_GiB_streams_to_the_backend_intact_with_flat_memory()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Upload_of_1_GiB_streams_to_the_backend_intact_with_flat_memory(bool contentLength)
     {
         using var cts = new CancellationTokenSource(Bound);
         await using var backend = await TestBackend.StartAsync(async context =>
@@ -39,12 +41,12 @@ public sealed class ProxyStreamingTests
 
         await using var heap = new HeapWatch();
         var clock = Stopwatch.StartNew();
-        var response = await client.PostAsync("/big/upload", new PatternContent(OneGiB), cts.Token);
+        var response = await client.PostAsync("/big/upload", new PatternContent(OneGiB, announceLength: contentLength), cts.Token);
         var reply = await response.Content.ReadAsStringAsync(cts.Token);
         clock.Stop();
         await heap.StopAsync();
 
-        _output.WriteLine($"upload: {Throughput.Describe(OneGiB, clock)}, {heap}");
+        _output.WriteLine($"upload ({(contentLength ? "Content-Length" : "chunked")}): {Throughput.Describe(OneGiB, clock)}, {heap}");
         Assert.Equal(200, (int)response.StatusCode);
         Assert.Equal($"{OneGiB} -1", reply);
         Assert.True(heap.PeakGrowth < MaxHeapGrowth, $"upload grew the heap: {heap}");

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Keystone.Configuration;
 
 /// <summary>Rules for names and HTTP tokens written in config: names become metric labels, so they stay plain.</summary>
@@ -11,14 +13,11 @@ public static class Names
         return true;
     }
 
-    /// <summary>RFC 9110 token: what a header name or method may contain.</summary>
-    public static bool IsToken(ReadOnlySpan<char> text)
-    {
-        if (text.IsEmpty) return false;
-        foreach (var c in text)
-            if (c > 127 || !(char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c))) return false;
-        return true;
-    }
+    private static readonly SearchValues<char> TokenChars =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    /// <summary>RFC 9110 token: what a header name or method may contain. Vectorised: it runs on every request header.</summary>
+    public static bool IsToken(ReadOnlySpan<char> text) => !text.IsEmpty && !text.ContainsAnyExcept(TokenChars);
 
     /// <summary>A header value may not smuggle a second header or line: no CR, LF or NUL.</summary>
     public static bool IsSafeHeaderValue(ReadOnlySpan<char> text) => text.IndexOfAny('\r', '\n', '\0') < 0;

@@ -30,7 +30,7 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
         await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, cancellationToken);
 
         var headers = proxyRequest.Headers;
-        headers.Host = _preserveHost ? context.Request.Host.Value : null;
+        headers.Host = _preserveHost && context.Request.Host.HasValue ? context.Request.Host.Value : null;
 
         // X-Forwarded-For grows hop by hop, like nginx's $proxy_add_x_forwarded_for; Proto and Host describe this hop only.
         var clientIp = context.Connection.RemoteIpAddress?.ToString();
