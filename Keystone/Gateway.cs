@@ -1,6 +1,7 @@
 using Keystone.Observability;
 using Keystone.Proxy;
 using Keystone.Routing;
+using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Keystone;
@@ -66,6 +67,7 @@ public sealed class Gateway
         if (match.Kind != MatchKind.Found || match.Value!.Upstream is null) return match;
 
         var route = match.Value;
+        if (path.Contains('%') && HasEncodedPercentSlash(context)) return match;
         var writer = new UpstreamPathWriter(path.Length + 16);
         try
         {
@@ -85,6 +87,18 @@ public sealed class Gateway
         return match;
     }
 
+    /// <summary>
+    /// Kestrel decodes "%25" but keeps "%2F", so "%252F" (a literal "%2F" in a name) and "%2F" (an encoded slash)
+    /// reach us as the same text. Only the raw target tells them apart; such a path is refused rather than guessed.
+    /// </summary>
+    private static bool HasEncodedPercentSlash(HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
+        int query = raw.IndexOf('?');
+        var rawPath = query < 0 ? raw.AsSpan() : raw.AsSpan(0, query);
+        return rawPath.Contains("%252F", StringComparison.OrdinalIgnoreCase);
+    }
+
     private static Task WriteFixedResponse(HttpContext context, FixedResponse fixedResponse, string requestId)
     {
         var response = context.Response;
@@ -92,6 +106,8 @@ public sealed class Gateway
         response.Headers[RequestId.Header] = requestId;
         foreach (var (name, value) in fixedResponse.Headers)
             response.Headers[name] = value;
+        // Config refuses a body where the status forbids one; Kestrel refuses the header too.
+        if (fixedResponse.Status is < 200 or 204 or 304) return Task.CompletedTask;
         response.ContentLength = fixedResponse.Body.Length;
         if (HttpMethods.IsHead(context.Request.Method) || fixedResponse.Body.Length == 0) return Task.CompletedTask;
         return response.Body.WriteAsync(fixedResponse.Body).AsTask();

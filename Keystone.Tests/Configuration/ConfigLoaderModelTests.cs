@@ -44,7 +44,7 @@ public sealed class ConfigLoaderModelTests
             path: /healthz
             methods: GET
             respond:
-              status: 204
+              status: 200
               headers:
                 Cache-Control: no-store
               body: ok
@@ -174,7 +174,7 @@ public sealed class ConfigLoaderModelTests
         Assert.Null(health.Upstream);
         Assert.Equal(MethodSet.Get, health.Methods);
         Assert.NotNull(health.Respond);
-        Assert.Equal(204, health.Respond.Status);
+        Assert.Equal(200, health.Respond.Status);
         Assert.Equal([new("Cache-Control", "no-store")], health.Respond.Headers);
         Assert.Equal("ok", health.Respond.Body);
     }

@@ -148,12 +148,17 @@ internal sealed class RouteReader
         _reader.RejectUnknownKeys(map, $"{what}: respond", RespondKeys);
         var status = YamlNodeReader.Get(map, "status") is { } s ? _reader.Int(s, "status", 100, 599) ?? 200 : 200;
         var body = YamlNodeReader.Get(map, "body") is { } b ? _reader.Text(b, "body") ?? "" : "";
+        if (body.Length > 0 && !FixedResponseAllowsBody(status))
+            _reader.Error(YamlNodeReader.Get(map, "body")!, $"{what}: a {status} response cannot have a body");
         var headers = new List<KeyValuePair<string, string>>();
         if (YamlNodeReader.Get(map, "headers") is { } h)
             foreach (var (key, value, hn) in _reader.StringMap(h, "respond headers"))
                 if (CheckHeader(key, value, hn, what)) headers.Add(new(key, value));
         return new RespondConfig(status, headers, body);
     }
+
+    /// <summary>1xx, 204 and 304 responses end at their headers (RFC 9110 §6.4.1).</summary>
+    internal static bool FixedResponseAllowsBody(int status) => status >= 200 && status != 204 && status != 304;
 
     /// <summary><c>true</c> strips the path's static start (before the first parameter); a string strips that literal prefix.</summary>
     private string? ReadStripPrefix(YamlMappingNode map, string? path, string tenantPrefix, string what)

@@ -30,7 +30,10 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
         await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, cancellationToken);
 
         var headers = proxyRequest.Headers;
-        headers.Host = _preserveHost && context.Request.Host.HasValue ? context.Request.Host.Value : null;
+        // The typed Host setter throws on values Kestrel accepts (a..b); the upstream, not us, judges the name.
+        headers.Remove(HeaderNames.Host);
+        if (_preserveHost && context.Request.Host.HasValue)
+            headers.TryAddWithoutValidation(HeaderNames.Host, context.Request.Host.Value);
 
         // X-Forwarded-For grows hop by hop, like nginx's $proxy_add_x_forwarded_for; Proto and Host describe this hop only.
         var clientIp = context.Connection.RemoteIpAddress?.ToString();
@@ -39,7 +42,8 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
         if (clientIp is not null)
             headers.TryAddWithoutValidation(XForwardedFor, prior.Length == 0 ? clientIp : prior + ", " + clientIp);
         Replace(headers, XForwardedProto, context.Request.Scheme);
-        Replace(headers, XForwardedHost, context.Request.Host.Value ?? "");
+        if (context.Request.Host.HasValue) Replace(headers, XForwardedHost, context.Request.Host.Value);
+        else headers.Remove(XForwardedHost);
         Replace(headers, Observability.RequestId.Header, forwarding.RequestId);
 
         // HttpRequestHeaders throws on content header names, so those are edited on the content.

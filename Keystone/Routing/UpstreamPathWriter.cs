@@ -58,23 +58,29 @@ public struct UpstreamPathWriter
         }
     }
 
-    /// <summary>True when a segment (split on '/' and on an encoded slash) is "." or "..".</summary>
+    /// <summary>
+    /// True when a segment is "." or "..". Segments are split on '/', on an encoded slash and on an encoded
+    /// backslash, because upstreams that decode before normalising (Windows and many file servers treat '\' as
+    /// a separator) would otherwise climb out of the route's prefix.
+    /// </summary>
     public readonly bool ClimbsOut()
     {
         var path = Written;
         int start = 0;
         for (int i = 0; i <= path.Length; i++)
         {
-            bool end = i == path.Length || path[i] == '/';
-            bool encodedSlash = !end && path[i] == '%' && i + 2 < path.Length && path[i + 1] == '2' && (path[i + 2] is 'F' or 'f');
-            if (!end && !encodedSlash) continue;
-            var segment = path[start..i];
-            if (segment is "." or "..") return true;
-            start = encodedSlash ? i + 3 : i + 1;
-            if (encodedSlash) i += 2;
+            int separator = i == path.Length || path[i] == '/' ? 1 : IsEncodedSeparator(path, i) ? 3 : 0;
+            if (separator == 0) continue;
+            if (path[start..i] is "." or "..") return true;
+            start = i + separator;
+            i += separator - 1;
         }
         return false;
     }
+
+    private static bool IsEncodedSeparator(ReadOnlySpan<char> path, int i) =>
+        path[i] == '%' && i + 2 < path.Length
+        && ((path[i + 1] == '2' && path[i + 2] is 'F' or 'f') || (path[i + 1] == '5' && path[i + 2] is 'C' or 'c'));
 
     public override readonly string ToString() => new(Written);
 
