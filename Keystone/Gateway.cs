@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Keystone.Admin;
 using Keystone.Observability;
 using Keystone.Proxy;
 using Keystone.Routing;
@@ -16,12 +18,14 @@ public sealed class Gateway
     private Snapshot _snapshot;
     private readonly IHttpForwarder _forwarder;
     private readonly HttpMessageInvoker _invoker;
+    private readonly RequestObserver? _observer;
 
-    public Gateway(Snapshot snapshot, IHttpForwarder forwarder, HttpMessageInvoker invoker)
+    public Gateway(Snapshot snapshot, IHttpForwarder forwarder, HttpMessageInvoker invoker, RequestObserver? observer = null)
     {
         _snapshot = snapshot;
         _forwarder = forwarder;
         _invoker = invoker;
+        _observer = observer;
     }
 
     /// <summary>The snapshot new requests start on; requests in flight keep the one they read.</summary>
@@ -31,12 +35,37 @@ public sealed class Gateway
 
     public Task InvokeAsync(HttpContext context)
     {
-        var snapshot = Current;
-        var requestId = RequestId.Resolve(context);
+        var exchange = new Exchange(RequestId.Resolve(context));
+        var handled = HandleAsync(context, Current, exchange);
+        if (_observer is null) return handled;
+        if (handled.IsCompletedSuccessfully)
+        {
+            _observer.Record(context, exchange);
+            return Task.CompletedTask;
+        }
+        return RecordWhenDoneAsync(handled, context, exchange);
+    }
 
+    private async Task RecordWhenDoneAsync(Task handled, HttpContext context, Exchange exchange)
+    {
+        try
+        {
+            await handled;
+        }
+        finally
+        {
+            _observer!.Record(context, exchange);
+        }
+    }
+
+    private Task HandleAsync(HttpContext context, Snapshot snapshot, Exchange exchange)
+    {
+        var requestId = exchange.RequestId;
         var request = context.Request;
         if (RequestSanity.Check(request) is { } problem)
             return RequestSanity.RefuseAsync(context, problem, requestId);
+        if (snapshot.Config.Admin.MetricsOnTraffic && AdminEndpoints.IsMetricsRequest(request))
+            return AdminEndpoints.WriteMetricsAsync(context);
 
         var match = Match(context, snapshot, out var upstreamPath);
         switch (match.Kind)
@@ -49,11 +78,12 @@ public sealed class Gateway
         }
 
         var route = match.Value!;
+        exchange.Route = route;
         if (route.Respond is { } fixedResponse)
             return WriteFixedResponse(context, fixedResponse, requestId);
         if (upstreamPath is null)
             return ErrorResponse.WriteAsync(context, 400, "bad path", requestId);
-        return ForwardAsync(context, route, upstreamPath, requestId);
+        return ForwardAsync(context, route, upstreamPath, exchange);
     }
 
     /// <summary>Finds the route and, for proxied routes, the path to send upstream (null when it would climb out).</summary>
@@ -113,19 +143,35 @@ public sealed class Gateway
         return response.Body.WriteAsync(fixedResponse.Body).AsTask();
     }
 
-    private async Task ForwardAsync(HttpContext context, Route route, string upstreamPath, string requestId)
+    private async Task ForwardAsync(HttpContext context, Route route, string upstreamPath, Exchange exchange)
     {
         var upstream = route.Upstream!;
         var target = upstream.PickTarget();
-        context.Features.Set(new ForwardingFeature
+        if (target is null)
         {
-            UpstreamUri = string.Concat(target.Origin, target.BasePath, upstreamPath, context.Request.QueryString.Value),
-            RequestId = requestId,
-        });
-
-        var error = await _forwarder.SendAsync(context, target.Origin, _invoker, upstream.RequestConfig, route.Transformer!);
-        if (error == ForwarderError.None || context.Response.HasStarted || context.RequestAborted.IsCancellationRequested)
+            await ErrorResponse.WriteAsync(context, 503, "no healthy upstream target", exchange.RequestId);
             return;
+        }
+        exchange.Target = target;
+        exchange.UpstreamUri = string.Concat(target.Origin, target.BasePath, upstreamPath, context.Request.QueryString.Value);
+        context.Features.Set(exchange);
+
+        long started = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref target.InFlight);
+        ForwarderError error;
+        try
+        {
+            error = await _forwarder.SendAsync(context, target.Origin, _invoker, upstream.RequestConfig, route.Transformer!);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref target.InFlight);
+            exchange.UpstreamTicks = Stopwatch.GetTimestamp() - started;
+        }
+        _observer?.RecordUpstream(upstream, target, error, exchange.UpstreamTicks);
+        if (error == ForwarderError.None) return;
+        target.LastError = error.ToString();
+        if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested) return;
 
         var (status, text) = error switch
         {
@@ -135,6 +181,6 @@ public sealed class Gateway
             _ => (502, "upstream failed"),
         };
         context.Response.Clear();
-        await ErrorResponse.WriteAsync(context, status, text, requestId);
+        await ErrorResponse.WriteAsync(context, status, text, exchange.RequestId);
     }
 }

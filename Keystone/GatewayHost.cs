@@ -1,47 +1,98 @@
-using Microsoft.AspNetCore.Http.Features;
 using System.Net;
+using Keystone.Admin;
+using Keystone.Configuration;
+using Keystone.Observability;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Keystone;
 
-/// <summary>Builds the Kestrel host around a <see cref="Gateway"/>: listeners, limits, logging, the forwarder.</summary>
-public static class GatewayHost
+/// <summary>
+/// A running Keystone: the traffic host around the <see cref="Gateway"/>, and the admin host apart from it,
+/// so probes and scrapes never queue behind traffic and the admin API is never exposed on a traffic port.
+/// </summary>
+public sealed class GatewayHost : IAsyncDisposable
 {
-    public static WebApplication Build(Snapshot snapshot, out Gateway gateway, LogLevel logLevel = LogLevel.Information)
+    private readonly WebApplication _traffic;
+    private readonly WebApplication? _admin;
+    private readonly AccessLog? _accessLog;
+
+    private GatewayHost(WebApplication traffic, WebApplication? admin, Gateway gateway, Reloader reloader, AccessLog? accessLog, ILogger log)
+    {
+        _traffic = traffic;
+        _admin = admin;
+        Gateway = gateway;
+        Reloader = reloader;
+        _accessLog = accessLog;
+        Log = log;
+    }
+
+    public Gateway Gateway { get; }
+    public Reloader Reloader { get; }
+    public ILogger Log { get; }
+
+    /// <summary>The traffic addresses Kestrel bound (port 0 resolved); valid after <see cref="StartAsync"/>.</summary>
+    public IReadOnlyList<string> TrafficAddresses => Addresses(_traffic);
+
+    /// <summary>The admin address, or null when the admin listener is off.</summary>
+    public string? AdminAddress => _admin is null ? null : Addresses(_admin)[0];
+
+    public static GatewayHost Build(Snapshot snapshot, LogLevel? logLevel = null)
     {
         var config = snapshot.Config;
         // A proxy that accepts bare LF line ends reads headers differently from a strict hop in front of it
         // (RFC 9112 §2.2). Kestrel reads this switch when it creates each parser, so it is set before the host starts.
         AppContext.SetSwitch("Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators", true);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-        builder.Logging.SetMinimumLevel(logLevel);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
-        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
 
-        builder.WebHost.UseUrls([.. config.Listen]);
-        builder.WebHost.ConfigureKestrel(kestrel =>
+        var traffic = CreateBuilder(config, config.Listen, logLevel ?? config.LogLevel);
+        traffic.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.AddServerHeader = false;
             // Bodies stream through; a cap, when one is wanted, belongs to the route, not to Kestrel.
             kestrel.Limits.MaxRequestBodySize = null;
         });
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
-        builder.Services.AddHttpForwarder();
+        traffic.Services.AddHttpForwarder();
+        var trafficApp = traffic.Build();
+        var log = trafficApp.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Keystone");
 
-        var app = builder.Build();
-        gateway = new Gateway(snapshot, app.Services.GetRequiredService<IHttpForwarder>(), CreateInvoker());
-        app.Run(gateway.InvokeAsync);
-        return app;
+        var accessLog = AccessLog.Create(config.AccessLog, static () => GatewayMetrics.AccessLogDropped.Inc());
+        var observer = config.Metrics || accessLog is not null ? new RequestObserver(config.Metrics, accessLog) : null;
+        var gateway = new Gateway(snapshot, trafficApp.Services.GetRequiredService<IHttpForwarder>(), CreateInvoker(), observer);
+        trafficApp.Run(gateway.InvokeAsync);
+        var reloader = new Reloader(gateway, log);
+
+        WebApplication? adminApp = null;
+        if (config.Admin.Listen is { } adminListen)
+        {
+            adminApp = CreateBuilder(config, [adminListen], logLevel ?? config.LogLevel).Build();
+            adminApp.Run(new AdminEndpoints(gateway, reloader, new AdminAuth(config.Admin.Token)).InvokeAsync);
+        }
+        return new GatewayHost(trafficApp, adminApp, gateway, reloader, accessLog, log);
+    }
+
+    public async Task StartAsync(CancellationToken cancel = default)
+    {
+        await _traffic.StartAsync(cancel);
+        if (_admin is not null) await _admin.StartAsync(cancel);
+    }
+
+    /// <summary>Completes when SIGTERM or Ctrl-C asks the traffic host to stop.</summary>
+    public Task WaitForShutdownAsync() => _traffic.WaitForShutdownAsync();
+
+    /// <summary>Stops accepting, lets requests in flight finish within the drain timeout.</summary>
+    public async Task StopAsync(CancellationToken cancel = default)
+    {
+        await _traffic.StopAsync(cancel);
+        if (_admin is not null) await _admin.StopAsync(cancel);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Reloader.DisposeAsync();
+        if (_admin is not null) await _admin.DisposeAsync();
+        await _traffic.DisposeAsync();
+        if (_accessLog is not null) await _accessLog.DisposeAsync();
     }
 
     /// <summary>One client for every upstream: pooled keep-alive, and none of the browser-like behaviour a proxy must not have.</summary>
@@ -57,7 +108,33 @@ public static class GatewayHost
         ActivityHeadersPropagator = null,
     });
 
-    /// <summary>The addresses Kestrel actually bound (port 0 resolved), once the app has started.</summary>
-    public static IReadOnlyList<string> BoundAddresses(WebApplication app) =>
+    private static WebApplicationBuilder CreateBuilder(GatewayConfig config, IReadOnlyList<string> urls, LogLevel level)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        if (config.LogFormat == LogFormat.Json)
+        {
+            builder.Logging.AddJsonConsole(o => o.UseUtcTimestamp = true);
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+        builder.Logging.SetMinimumLevel(level);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+        builder.WebHost.UseUrls([.. urls]);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
+        return builder;
+    }
+
+    private static IReadOnlyList<string> Addresses(WebApplication app) =>
         [.. app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses];
 }

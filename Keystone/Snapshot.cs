@@ -15,11 +15,18 @@ public sealed class Snapshot
         Config = config;
         Routes = routes;
         Upstreams = upstreams;
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in config.Routes)
+            if (r.Upstream is not null) used.Add(r.Upstream);
+        UsedUpstreams = used;
     }
 
     public GatewayConfig Config { get; }
     public RouteTable<Route> Routes { get; }
     public IReadOnlyDictionary<string, Upstream> Upstreams { get; }
+
+    /// <summary>Upstreams some route forwards to: the ones readiness depends on.</summary>
+    public IReadOnlySet<string> UsedUpstreams { get; }
 
     /// <summary>Builds the runtime model; route conflicts found by the router come back as config errors.</summary>
     public static Snapshot? Build(GatewayConfig config, List<ConfigError> errors)

@@ -65,7 +65,7 @@ public sealed class ProxyDrainTests
             {
                 await ConnectAsync(port, cancellationToken);
             }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
             {
                 return clock.Elapsed;
             }

@@ -8,23 +8,34 @@ public static class ServeCommand
         var snapshot = CommandLine.LoadOrReport(path, stderr);
         if (snapshot is null) return 1;
 
-        var app = GatewayHost.Build(snapshot, out _);
-        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Keystone");
+        GatewayHost host;
         try
         {
-            await app.StartAsync();
+            host = GatewayHost.Build(snapshot);
         }
         catch (IOException e)
         {
-            log.LogCritical("cannot listen: {Reason}", e.Message);
+            await stderr.WriteLineAsync($"keystone: {e.Message}");
             return 1;
         }
-        log.LogInformation("keystone {Version} serving {Config}: {Routes} routes, {Upstreams} upstreams, listening on {Addresses}",
-            CommandLine.Version, path, snapshot.Config.Routes.Count, snapshot.Config.Upstreams.Count,
-            string.Join(", ", GatewayHost.BoundAddresses(app)));
-        await app.WaitForShutdownAsync();
-        log.LogInformation("keystone stopped");
-        await app.DisposeAsync();
+        await using (host)
+        {
+            try
+            {
+                await host.StartAsync();
+            }
+            catch (IOException e)
+            {
+                host.Log.LogCritical("cannot listen: {Reason}", e.Message);
+                return 1;
+            }
+            host.Log.LogInformation("keystone {Version} serving {Config}: {Routes} routes, {Upstreams} upstreams, listening on {Addresses}, admin on {Admin}",
+                CommandLine.Version, path, snapshot.Config.Routes.Count, snapshot.Config.Upstreams.Count,
+                string.Join(", ", host.TrafficAddresses), host.AdminAddress ?? "off");
+            await host.WaitForShutdownAsync();
+            await host.StopAsync();
+            host.Log.LogInformation("keystone stopped");
+        }
         return 0;
     }
 }

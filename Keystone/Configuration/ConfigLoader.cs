@@ -13,8 +13,9 @@ public sealed record ConfigLoadResult(GatewayConfig? Config, IReadOnlyList<Confi
 public static class ConfigLoader
 {
     public const string DefaultListen = "http://0.0.0.0:8080";
-    private static readonly string[] TopLevelKeys = ["listen", "shutdown_timeout", "upstreams", "routes", "tenants"];
-    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout"];
+    private static readonly string[] TopLevelKeys =
+        ["listen", "shutdown_timeout", "upstreams", "routes", "tenants", "admin", "access_log", "metrics", "log_format", "log_level"];
+    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health"];
     private static readonly string[] TargetKeys = ["url", "weight"];
 
     public static ConfigLoadResult LoadFile(string path, Func<string, string?>? env = null)
@@ -58,7 +59,7 @@ public static class ConfigLoader
         var routes = new RouteReader(reader).ReadAll(root);
         CrossCheck(reader, declaredUpstreams, routes);
 
-        var config = new GatewayConfig(file, listen, shutdown, upstreams, routes);
+        var config = SettingsReader.Apply(reader, root, new GatewayConfig(file, listen, shutdown, upstreams, routes));
         // Checks run section by section; the user reads the file top to bottom.
         var errors = reader.Errors.OrderBy(e => e.Location.Line).ThenBy(e => e.Location.Column).ToList();
         return new ConfigLoadResult(errors.Count == 0 ? config : null, errors);
@@ -118,7 +119,8 @@ public static class ConfigLoader
                 if (parsed == TimeSpan.Zero) reader.Error(t, "timeout must be greater than zero");
                 timeout = parsed;
             }
-            result.Add(new UpstreamConfig(name, targets, preserveHost, timeout, reader.Locate(entry.Key)));
+            var health = SettingsReader.ReadHealth(reader, body, name);
+            result.Add(new UpstreamConfig(name, targets, preserveHost, timeout, reader.Locate(entry.Key)) { Health = health });
         }
         return result;
     }

@@ -8,7 +8,31 @@ public sealed record GatewayConfig(
     IReadOnlyList<string> Listen,
     TimeSpan ShutdownTimeout,
     IReadOnlyList<UpstreamConfig> Upstreams,
-    IReadOnlyList<RouteConfig> Routes);
+    IReadOnlyList<RouteConfig> Routes)
+{
+    public AdminConfig Admin { get; init; } = AdminConfig.Default;
+
+    /// <summary><c>off</c>, <c>stdout</c>, or a file path.</summary>
+    public string AccessLog { get; init; } = "stdout";
+
+    /// <summary>Record Prometheus metrics for every request (on by default).</summary>
+    public bool Metrics { get; init; } = true;
+
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+}
+
+public enum LogFormat { Text, Json }
+
+/// <summary>The admin listener: metrics, health, readiness and the admin API, apart from traffic.</summary>
+/// <param name="Listen">An http URL, or null when the admin listener is off.</param>
+/// <param name="Token">Bearer token for <c>/admin/*</c>; required when <paramref name="Listen"/> is not loopback.</param>
+/// <param name="MetricsOnTraffic">Also serve <c>/metrics</c> on the traffic listeners, for one-port scrapes.</param>
+public sealed record AdminConfig(string? Listen, string? Token, bool MetricsOnTraffic)
+{
+    public const string DefaultListen = "http://127.0.0.1:9090";
+    public static readonly AdminConfig Default = new(DefaultListen, null, false);
+}
 
 /// <summary>A named group of targets that routes forward to.</summary>
 public sealed record UpstreamConfig(
@@ -16,7 +40,23 @@ public sealed record UpstreamConfig(
     IReadOnlyList<TargetConfig> Targets,
     bool PreserveHost,
     TimeSpan Timeout,
-    SourceLocation Location);
+    SourceLocation Location)
+{
+    /// <summary>Active health checking; null means targets are always considered usable.</summary>
+    public HealthCheckConfig? Health { get; init; }
+}
+
+/// <summary>
+/// Active health check of every target of an upstream: an HTTP GET of <see cref="Path"/>, or a TCP connect
+/// when no path is given.
+/// </summary>
+public sealed record HealthCheckConfig(
+    string? Path,
+    TimeSpan Interval,
+    TimeSpan Timeout,
+    int HealthyThreshold,
+    int UnhealthyThreshold,
+    int ExpectStatus);
 
 /// <summary>One backend server; <see cref="Url"/> may carry a base path.</summary>
 public sealed record TargetConfig(Uri Url, int Weight, SourceLocation Location);

@@ -7,27 +7,29 @@ namespace Keystone.Proxy;
 public sealed class SmoothWeightedRoundRobin
 {
     private readonly Target[] _targets;
-    private readonly int _totalWeight;
     private readonly Lock _lock = new();
 
     public SmoothWeightedRoundRobin(Target[] targets)
     {
         _targets = targets;
-        foreach (var t in targets) _totalWeight += t.Weight;
     }
 
-    public Target Next()
+    /// <summary>The next healthy target, or null when none is healthy.</summary>
+    public Target? Next()
     {
-        if (_targets.Length == 1) return _targets[0];
+        if (_targets.Length == 1) return _targets[0].Health.IsHealthy ? _targets[0] : null;
         lock (_lock)
         {
-            Target best = _targets[0];
+            Target? best = null;
+            int total = 0;
             foreach (var t in _targets)
             {
+                if (!t.Health.IsHealthy) continue;
                 t.CurrentWeight += t.Weight;
-                if (t.CurrentWeight > best.CurrentWeight) best = t;
+                total += t.Weight;
+                if (best is null || t.CurrentWeight > best.CurrentWeight) best = t;
             }
-            best.CurrentWeight -= _totalWeight;
+            if (best is not null) best.CurrentWeight -= total;
             return best;
         }
     }

@@ -1,15 +1,22 @@
+using Keystone.Observability;
+using Prometheus;
+
 namespace Keystone.Proxy;
 
 /// <summary>One backend server of an upstream.</summary>
 public sealed class Target
 {
-    public Target(Uri url, int weight)
+    public Target(string upstream, Uri url, int weight)
     {
         Url = url;
         Weight = weight;
         Origin = url.GetLeftPart(UriPartial.Authority);
         BasePath = url.AbsolutePath.TrimEnd('/');
         Name = url.Authority;
+        Outcomes = UpstreamMetrics.Outcomes(upstream, Name);
+        var gauge = UpstreamMetrics.Healthy(upstream, Name);
+        gauge.Set(1);
+        Health.Changed += healthy => gauge.Set(healthy ? 1 : 0);
     }
 
     public Uri Url { get; }
@@ -23,6 +30,17 @@ public sealed class Target
 
     /// <summary><c>host:port</c>: how the target is named in logs and metrics.</summary>
     public string Name { get; }
+
+    public TargetHealth Health { get; } = new();
+
+    /// <summary>Request counters by <see cref="UpstreamOutcome"/>.</summary>
+    public Counter.Child[] Outcomes { get; }
+
+    /// <summary>Requests being forwarded to this target right now.</summary>
+    public int InFlight;
+
+    /// <summary>How the last failed forward ended (a YARP ForwarderError name), for the admin API.</summary>
+    public volatile string? LastError;
 
     // Smooth weighted round-robin state; guarded by the owning balancer's lock.
     internal int CurrentWeight;

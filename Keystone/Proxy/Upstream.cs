@@ -1,4 +1,6 @@
 using Keystone.Configuration;
+using Keystone.Observability;
+using Prometheus;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Keystone.Proxy;
@@ -14,11 +16,13 @@ public sealed class Upstream
         PreserveHost = config.PreserveHost;
         var targets = new Target[config.Targets.Count];
         for (int i = 0; i < targets.Length; i++)
-            targets[i] = new Target(config.Targets[i].Url, config.Targets[i].Weight);
+            targets[i] = new Target(config.Name, config.Targets[i].Url, config.Targets[i].Weight);
         Targets = targets;
         _balancer = new SmoothWeightedRoundRobin(targets);
         // YARP's activity timeout covers the wait for response headers and every idle gap after it.
         RequestConfig = new ForwarderRequestConfig { ActivityTimeout = config.Timeout };
+        Health = config.Health;
+        Duration = UpstreamMetrics.Duration(config.Name);
     }
 
     public string Name { get; }
@@ -26,5 +30,9 @@ public sealed class Upstream
     public bool PreserveHost { get; }
     public ForwarderRequestConfig RequestConfig { get; }
 
-    public Target PickTarget() => _balancer.Next();
+    public HealthCheckConfig? Health { get; }
+    public Histogram.Child Duration { get; }
+
+    /// <summary>The next target to send to, or null when every target is out of rotation.</summary>
+    public Target? PickTarget() => _balancer.Next();
 }

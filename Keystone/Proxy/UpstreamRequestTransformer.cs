@@ -8,7 +8,7 @@ namespace Keystone.Proxy;
 /// <summary>
 /// Shapes the upstream request for one route: URI from the gateway's rewritten path, Host, the
 /// X-Forwarded-* trio and the route's header edits. One instance per route, shared by its requests;
-/// per-request values come from <see cref="ForwardingFeature"/>.
+/// per-request values come from the <see cref="Exchange"/> feature.
 /// </summary>
 public sealed class UpstreamRequestTransformer : HttpTransformer
 {
@@ -25,7 +25,7 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
 
     public override async ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
-        var forwarding = context.Features.GetRequiredFeature<ForwardingFeature>();
+        var forwarding = context.Features.GetRequiredFeature<Exchange>();
         proxyRequest.RequestUri = new Uri(forwarding.UpstreamUri);
         await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, cancellationToken);
 
@@ -70,7 +70,7 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
     {
         var copyBody = await base.TransformResponseAsync(context, proxyResponse, cancellationToken);
         // The upstream may echo the id back; the client sees exactly one.
-        context.Response.Headers[Observability.RequestId.Header] = context.Features.GetRequiredFeature<ForwardingFeature>().RequestId;
+        context.Response.Headers[Observability.RequestId.Header] = context.Features.GetRequiredFeature<Exchange>().RequestId;
         return copyBody;
     }
 
@@ -87,11 +87,4 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
     private static bool IsContentHeader(string name) =>
         name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase) || name.Equals("Expires", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase) || name.Equals("Allow", StringComparison.OrdinalIgnoreCase);
-}
-
-/// <summary>Per-request values the transformer needs, set by the gateway before forwarding.</summary>
-public sealed class ForwardingFeature
-{
-    public required string UpstreamUri { get; init; }
-    public required string RequestId { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using Keystone.Configuration;
+using Keystone.Observability;
 using Keystone.Proxy;
 
 namespace Keystone.Routing;
@@ -11,6 +12,7 @@ public sealed class Route
     {
         Name = config.Name;
         Pattern = config.Path;
+        Metrics = RouteMetrics.For(config.Name);
         Upstream = upstream;
         StripPrefix = config.StripPrefix;
         Rewrite = config.Rewrite is null ? null : PathTemplate.Compile(config.Rewrite, config.Path);
@@ -24,6 +26,9 @@ public sealed class Route
 
     public string Name { get; }
     public string Pattern { get; }
+
+    /// <summary>This route's metric children, shared across snapshots by name.</summary>
+    public RouteMetrics Metrics { get; }
 
     /// <summary>Where to forward; null for routes that answer themselves.</summary>
     public Upstream? Upstream { get; }

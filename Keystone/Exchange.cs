@@ -1,0 +1,29 @@
+using System.Diagnostics;
+using Keystone.Proxy;
+using Keystone.Routing;
+
+namespace Keystone;
+
+/// <summary>
+/// One request's trip through the pipeline: what each stage decided, read afterwards by metrics and the
+/// access log, and by the upstream request transformer (as an HttpContext feature).
+/// </summary>
+public sealed class Exchange
+{
+    public Exchange(string requestId)
+    {
+        RequestId = requestId;
+        Started = Stopwatch.GetTimestamp();
+    }
+
+    public string RequestId { get; }
+    public long Started { get; }
+    public Route? Route { get; set; }
+    public Target? Target { get; set; }
+
+    /// <summary>The absolute URI sent upstream; set before forwarding.</summary>
+    public string UpstreamUri { get; set; } = "";
+
+    /// <summary>Stopwatch ticks spent forwarding; 0 when nothing was forwarded.</summary>
+    public long UpstreamTicks { get; set; }
+}
