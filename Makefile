@@ -2,13 +2,19 @@
 CONFIG ?= configs/keystone.yaml
 RID ?= linux-x64
 
-.PHONY: run test bench publish docker clean
+.PHONY: run test test-deps bench publish docker clean
 
 run:      ## serve the default config on http://localhost:8080
 	dotnet run --project Keystone -c Release -- serve --config $(CONFIG)
 
-test:     ## build and run every test (writes TestResults/*.trx for .ci/run)
+test: test-deps  ## build and run every test (writes TestResults/*.trx for .ci/run)
 	rm -rf TestResults && dotnet test keystone.sln -c Release --logger "trx" --logger "console;verbosity=minimal" --results-directory TestResults
+
+test-deps: ## tools the tests use: promtool (Debian's prometheus package), installed once if missing
+	@command -v promtool >/dev/null || { export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
+	  { pkill -x prometheus || true; }; }
 
 bench:    ## BenchmarkDotNet micro benchmarks
 	dotnet run --project Keystone.Benchmarks -c Release -- --filter '*'

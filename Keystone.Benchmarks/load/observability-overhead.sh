@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Issue 5 check: throughput with metrics and the access log on must stay >= 0.95x of both off.
+# Interleaved rounds (off, on, off, on, ...) against one fixed nginx backend, all on 127.0.0.1.
+# Everything started here is stopped by PID on exit. Usage: observability-overhead.sh [rounds] [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-5}
+SECONDS_PER_ROUND=${2:-10}
+WORK=$(mktemp -d /tmp/keystone-obs-XXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq --no-install-recommends "$2" >/dev/null; }; }
+need wrk wrk
+need nginx nginx-light
+
+# The backend: nginx answering a tiny fixed body, its own config, never the system service.
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server { listen 127.0.0.1:18080; location / { return 200 "hello\n"; } }
+}
+NGINX
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
+
+dotnet build Keystone -c Release -v q >/dev/null
+KEYSTONE="dotnet Keystone/bin/Release/net10.0/keystone.dll"
+
+write_config() { # name port metrics access_log
+  cat > "$WORK/$1.yaml" <<YAML
+listen: [http://127.0.0.1:$2]
+admin: { listen: http://127.0.0.1:$(( $2 + 1000 )) }
+metrics: $3
+access_log: $4
+log_level: warning
+upstreams:
+  backend: { targets: [http://127.0.0.1:18080] }
+routes:
+  - { name: api, path: "/api/{*rest}", upstream: backend }
+YAML
+}
+write_config off 18081 false off
+write_config on 18082 true "$WORK/access.log"
+$KEYSTONE serve --config "$WORK/off.yaml" & PIDS+=($!)
+$KEYSTONE serve --config "$WORK/on.yaml" & PIDS+=($!)
+for port in 18080 18081 18082; do
+  for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/x" && break; sleep 0.1; done
+done
+
+# Warm-up, then interleaved rounds.
+for port in 18081 18082; do wrk -t1 -c32 -d3s "http://127.0.0.1:$port/api/hello" >/dev/null; done
+declare -A total=([off]=0 [on]=0)
+for round in $(seq 1 "$ROUNDS"); do
+  for variant in off on; do
+    port=$([ $variant = off ] && echo 18081 || echo 18082)
+    rps=$(wrk -t1 -c32 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$port/api/hello" | awk '/Requests\/sec/ {print $2}')
+    total[$variant]=$(echo "${total[$variant]} + $rps" | bc -l)
+    printf 'round %d %-3s %10.0f req/s\n' "$round" "$variant" "$rps"
+  done
+done
+off=$(echo "${total[off]} / $ROUNDS" | bc -l); on=$(echo "${total[on]} / $ROUNDS" | bc -l)
+printf 'mean: off %.0f req/s, on %.0f req/s, ratio on/off %.3f\n' "$off" "$on" "$(echo "$on / $off" | bc -l)"
+printf 'access log lines written: %s\n' "$(wc -l < "$WORK/access.log")"
