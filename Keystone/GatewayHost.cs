@@ -112,6 +112,8 @@ public sealed class GatewayHost : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Logging.ClearProviders();
+        // Keystone's own log goes to stderr so that stdout carries only access log lines.
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         if (config.LogFormat == LogFormat.Json)
         {
             builder.Logging.AddJsonConsole(o => o.UseUtcTimestamp = true);
