@@ -17,16 +17,16 @@ public static class GatewayMetrics
 
     static GatewayMetrics()
     {
-        // Process metrics and the .NET runtime's own meter; not the ASP.NET or HttpClient meters, whose
-        // per-request instruments would cost every request and duplicate ours.
+        // Process and .NET runtime metrics (CPU, memory, GC, threads) from prometheus-net's own collectors.
+        // No meter or event-counter adapters: the ASP.NET and HttpClient meters would cost every request and
+        // duplicate ours, and the adapter's names for System.Runtime (e.g. *_count gauges) fail promtool's lint.
         Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions
         {
             SuppressProcessMetrics = false,
             SuppressDebugMetrics = true,
             SuppressEventCounters = true,
-            SuppressMeters = false,
+            SuppressMeters = true,
         });
-        Metrics.ConfigureMeterAdapter(o => o.InstrumentFilterPredicate = instrument => instrument.Meter.Name == "System.Runtime");
         Metrics.DefaultFactory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
     }
 
