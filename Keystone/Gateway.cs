@@ -170,7 +170,7 @@ public sealed class Gateway
         }
         _observer?.RecordUpstream(upstream, target, error, exchange.UpstreamTicks);
         if (error == ForwarderError.None) return;
-        target.LastError = error.ToString();
+        if (!RequestObserver.IsClientSide(error)) target.LastError = error.ToString();
         if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested) return;
 
         var (status, text) = error switch

@@ -116,7 +116,11 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         if (config.LogFormat == LogFormat.Json)
         {
-            builder.Logging.AddJsonConsole(o => o.UseUtcTimestamp = true);
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
         }
         else
         {
@@ -128,9 +132,11 @@ public sealed class GatewayHost : IAsyncDisposable
             });
         }
         builder.Logging.SetMinimumLevel(level);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
-        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+        // The frameworks' own chatter starts at Warning, and never below the level the config asks for.
+        var frameworks = level > LogLevel.Warning ? level : LogLevel.Warning;
+        builder.Logging.AddFilter("Microsoft.AspNetCore", frameworks);
+        builder.Logging.AddFilter("Microsoft.Hosting", frameworks);
+        builder.Logging.AddFilter("Yarp", frameworks);
         builder.WebHost.UseUrls([.. urls]);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);

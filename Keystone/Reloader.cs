@@ -55,7 +55,7 @@ public sealed class Reloader : IAsyncDisposable
                     LogFormat = current.LogFormat,
                     LogLevel = current.LogLevel,
                 };
-                next = Snapshot.Build(config, errors);
+                next = Snapshot.Build(config, errors, _gateway.Current);
             }
 
             if (next is null)
@@ -70,8 +70,10 @@ public sealed class Reloader : IAsyncDisposable
             foreach (var setting in restart)
                 _log.LogWarning("reload ({Trigger}): '{Setting}' changed but needs a restart; the running value stays", trigger, setting);
             var oldProber = _prober;
+            var previous = _gateway.Current;
             _prober = StartProber(next);
             _gateway.Swap(next);
+            ForgetRemovedTargets(previous, next);
             _ = oldProber.DisposeAsync().AsTask();
             LastErrors = [];
             LastSuccessAt = DateTimeOffset.UtcNow;
@@ -80,6 +82,26 @@ public sealed class Reloader : IAsyncDisposable
                 trigger, next.Config.Routes.Count, next.Config.Upstreams.Count);
             return new ReloadResult(true, [], restart);
         }
+    }
+
+    /// <summary>A target that left the config must not keep reporting its last health to alerts.</summary>
+    private static void ForgetRemovedTargets(Snapshot previous, Snapshot next)
+    {
+        foreach (var (name, upstream) in previous.Upstreams)
+        {
+            next.Upstreams.TryGetValue(name, out var kept);
+            foreach (var target in upstream.Targets)
+                if (kept?.FindTarget(target.Url) is null && !SharesName(kept, target.Name))
+                    GatewayMetrics.TargetHealthy.RemoveLabelled(name, target.Name);
+        }
+    }
+
+    private static bool SharesName(Upstream? upstream, string targetName)
+    {
+        if (upstream is null) return false;
+        foreach (var t in upstream.Targets)
+            if (t.Name == targetName) return true;
+        return false;
     }
 
     private HealthProber StartProber(Snapshot snapshot)

@@ -29,11 +29,16 @@ public sealed class Snapshot
     public IReadOnlySet<string> UsedUpstreams { get; }
 
     /// <summary>Builds the runtime model; route conflicts found by the router come back as config errors.</summary>
-    public static Snapshot? Build(GatewayConfig config, List<ConfigError> errors)
+    /// <param name="previous">The snapshot being replaced, if any: targets that stay keep their health state.</param>
+    public static Snapshot? Build(GatewayConfig config, List<ConfigError> errors, Snapshot? previous = null)
     {
         var upstreams = new Dictionary<string, Upstream>(StringComparer.Ordinal);
         foreach (var u in config.Upstreams)
-            upstreams[u.Name] = new Upstream(u);
+        {
+            Upstream? before = null;
+            previous?.Upstreams.TryGetValue(u.Name, out before);
+            upstreams[u.Name] = new Upstream(u, before);
+        }
 
         var table = new RouteTable<Route>();
         foreach (var rc in config.Routes)

@@ -25,7 +25,8 @@ internal static class SettingsReader
         }
         if (YamlNodeReader.Get(root, "log_level") is { } level && reader.Text(level, "log_level") is { } l)
         {
-            if (Enum.TryParse<LogLevel>(l, ignoreCase: true, out var parsed) && !int.TryParse(l, out _) && parsed != LogLevel.None)
+            var name = l.ToLowerInvariant() switch { "info" => "information", "warn" => "warning", var other => other };
+            if (Enum.TryParse<LogLevel>(name, ignoreCase: true, out var parsed) && !int.TryParse(name, out _) && parsed != LogLevel.None)
                 result = result with { LogLevel = parsed };
             else reader.Error(level, $"log_level must be trace, debug, information, warning, error or critical, not '{l}'");
         }
@@ -35,7 +36,7 @@ internal static class SettingsReader
     private static AdminConfig ReadAdmin(YamlNodeReader reader, YamlMappingNode root)
     {
         if (YamlNodeReader.Get(root, "admin") is not { } node) return AdminConfig.Default;
-        if (node is YamlScalarNode && reader.Text(node, "admin") is "off" or "false") return new AdminConfig(null, null, false);
+        if (node is YamlScalarNode && reader.Text(node, "admin") is "off" or "false" or "no") return new AdminConfig(null, null, false);
         var map = reader.Mapping(node, "admin");
         if (map is null) return AdminConfig.Default;
         reader.RejectUnknownKeys(map, "admin", AdminKeys);
@@ -43,7 +44,7 @@ internal static class SettingsReader
         string? listen = AdminConfig.DefaultListen;
         if (YamlNodeReader.Get(map, "listen") is { } l && reader.Text(l, "admin listen") is { } text)
         {
-            if (text is "off" or "false") listen = null;
+            if (text is "off" or "false" or "no") listen = null;
             else if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != "http" || uri.AbsolutePath != "/")
                 reader.Error(l, $"admin listen '{text}' must be an http URL such as {AdminConfig.DefaultListen}, or off");
             else listen = text;

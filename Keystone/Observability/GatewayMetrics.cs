@@ -30,6 +30,19 @@ public static class GatewayMetrics
         Metrics.DefaultFactory.ExemplarBehavior = ExemplarBehavior.NoExemplars();
     }
 
+    /// <summary>
+    /// Creates the fixed-label series at zero, so that the first failure is an increase that rate() and
+    /// increase() can see, not a series appearing at 1.
+    /// </summary>
+    public static void Initialize()
+    {
+        ConfigReloads.WithLabels("success");
+        ConfigReloads.WithLabels("failure");
+        LuaPoolStates.WithLabels("idle");
+        LuaPoolStates.WithLabels("busy");
+        AccessLogDropped.Inc(0);
+    }
+
     public static readonly Counter Requests = Metrics.CreateCounter("keystone_requests_total",
         "Requests answered, by route, method and status.", "route", "method", "status");
 
@@ -38,7 +51,7 @@ public static class GatewayMetrics
         new HistogramConfiguration { LabelNames = ["route"], Buckets = LatencyBuckets });
 
     public static readonly Counter UpstreamRequests = Metrics.CreateCounter("keystone_upstream_requests_total",
-        "Requests sent to upstream targets, by outcome: success (a response arrived), error, timeout.",
+        "Requests sent to upstream targets, by outcome: success (a response arrived), error, timeout, canceled (the client went away).",
         "upstream", "target", "outcome");
 
     public static readonly Histogram UpstreamDuration = Metrics.CreateHistogram("keystone_upstream_duration_seconds",
@@ -76,6 +89,7 @@ public static class GatewayMetrics
     /// <summary>Records a successful config load or reload.</summary>
     public static void ConfigLoaded()
     {
+        Initialize();
         ConfigReloads.WithLabels("success").Inc();
         ConfigLastReload.SetToCurrentTimeUtc();
     }

@@ -41,6 +41,12 @@ public sealed class RequestObserver
             null));
     }
 
+    /// <summary>Failures caused by the client (it went away or sent a broken body), not by the target.</summary>
+    public static bool IsClientSide(ForwarderError error) => error is ForwarderError.RequestCanceled
+        or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyCanceled
+        or ForwarderError.ResponseBodyClient or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
+        or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient;
+
     public void RecordUpstream(Upstream upstream, Target target, ForwarderError error, long ticks)
     {
         if (!_metrics) return;
@@ -48,6 +54,7 @@ public sealed class RequestObserver
         {
             ForwarderError.None => UpstreamOutcome.Success,
             ForwarderError.RequestTimedOut => UpstreamOutcome.Timeout,
+            _ when IsClientSide(error) => UpstreamOutcome.Canceled,
             _ => UpstreamOutcome.Error,
         };
         target.Outcomes[(int)outcome].Inc();

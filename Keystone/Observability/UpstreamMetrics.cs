@@ -3,7 +3,7 @@ using Prometheus;
 namespace Keystone.Observability;
 
 /// <summary>How a forwarded request ended, as the upstream metrics count it.</summary>
-public enum UpstreamOutcome { Success, Error, Timeout }
+public enum UpstreamOutcome { Success, Error, Timeout, Canceled }
 
 /// <summary>Metric children of upstreams and targets, resolved once when the snapshot is built.</summary>
 public static class UpstreamMetrics
@@ -16,6 +16,7 @@ public static class UpstreamMetrics
         GatewayMetrics.UpstreamRequests.WithLabels(upstream, target, "success"),
         GatewayMetrics.UpstreamRequests.WithLabels(upstream, target, "error"),
         GatewayMetrics.UpstreamRequests.WithLabels(upstream, target, "timeout"),
+        GatewayMetrics.UpstreamRequests.WithLabels(upstream, target, "canceled"),
     ];
 
     public static Gauge.Child Healthy(string upstream, string target) => GatewayMetrics.TargetHealthy.WithLabels(upstream, target);

@@ -6,7 +6,8 @@ namespace Keystone.Proxy;
 /// <summary>One backend server of an upstream.</summary>
 public sealed class Target
 {
-    public Target(string upstream, Uri url, int weight)
+    /// <param name="health">The health of the same target in the snapshot being replaced, so a reload never puts a dead target back.</param>
+    public Target(string upstream, Uri url, int weight, TargetHealth? health = null)
     {
         Url = url;
         Weight = weight;
@@ -14,6 +15,12 @@ public sealed class Target
         BasePath = url.AbsolutePath.TrimEnd('/');
         Name = url.Authority;
         Outcomes = UpstreamMetrics.Outcomes(upstream, Name);
+        if (health is not null)
+        {
+            Health = health; // already drives its gauge
+            return;
+        }
+        Health = new TargetHealth();
         var gauge = UpstreamMetrics.Healthy(upstream, Name);
         gauge.Set(1);
         Health.Changed += healthy => gauge.Set(healthy ? 1 : 0);
@@ -31,7 +38,7 @@ public sealed class Target
     /// <summary><c>host:port</c>: how the target is named in logs and metrics.</summary>
     public string Name { get; }
 
-    public TargetHealth Health { get; } = new();
+    public TargetHealth Health { get; }
 
     /// <summary>Request counters by <see cref="UpstreamOutcome"/>.</summary>
     public Counter.Child[] Outcomes { get; }

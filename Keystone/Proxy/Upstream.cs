@@ -10,13 +10,14 @@ public sealed class Upstream
 {
     private readonly SmoothWeightedRoundRobin _balancer;
 
-    public Upstream(UpstreamConfig config)
+    /// <param name="previous">The same-named upstream of the snapshot being replaced: a target with the same URL keeps its health.</param>
+    public Upstream(UpstreamConfig config, Upstream? previous = null)
     {
         Name = config.Name;
         PreserveHost = config.PreserveHost;
         var targets = new Target[config.Targets.Count];
         for (int i = 0; i < targets.Length; i++)
-            targets[i] = new Target(config.Name, config.Targets[i].Url, config.Targets[i].Weight);
+            targets[i] = new Target(config.Name, config.Targets[i].Url, config.Targets[i].Weight, previous?.FindTarget(config.Targets[i].Url)?.Health);
         Targets = targets;
         _balancer = new SmoothWeightedRoundRobin(targets);
         // YARP's activity timeout covers the wait for response headers and every idle gap after it.
@@ -32,6 +33,13 @@ public sealed class Upstream
 
     public HealthCheckConfig? Health { get; }
     public Histogram.Child Duration { get; }
+
+    public Target? FindTarget(Uri url)
+    {
+        foreach (var t in Targets)
+            if (t.Url == url) return t;
+        return null;
+    }
 
     /// <summary>The next target to send to, or null when every target is out of rotation.</summary>
     public Target? PickTarget() => _balancer.Next();
