@@ -23,6 +23,7 @@ public sealed class Reloader : IAsyncDisposable
     {
         _gateway = gateway;
         _log = log;
+        gateway.Current.Activate();
         _prober = StartProber(gateway.Current);
         GatewayMetrics.ConfigLoaded();
         LastSuccessAt = DateTimeOffset.UtcNow;
@@ -73,6 +74,7 @@ public sealed class Reloader : IAsyncDisposable
             var previous = _gateway.Current;
             _prober = StartProber(next);
             _gateway.Swap(next);
+            next.Activate();
             ForgetRemovedTargets(previous, next);
             _ = oldProber.DisposeAsync().AsTask();
             LastErrors = [];

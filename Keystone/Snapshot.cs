@@ -28,6 +28,14 @@ public sealed class Snapshot
     /// <summary>Upstreams some route forwards to: the ones readiness depends on.</summary>
     public IReadOnlySet<string> UsedUpstreams { get; }
 
+    /// <summary>Called once this snapshot serves traffic: starts the metrics that only live targets report.</summary>
+    public void Activate()
+    {
+        foreach (var upstream in Upstreams.Values)
+            foreach (var target in upstream.Targets)
+                target.Activate();
+    }
+
     /// <summary>Builds the runtime model; route conflicts found by the router come back as config errors.</summary>
     /// <param name="previous">The snapshot being replaced, if any: targets that stay keep their health state.</param>
     public static Snapshot? Build(GatewayConfig config, List<ConfigError> errors, Snapshot? previous = null)

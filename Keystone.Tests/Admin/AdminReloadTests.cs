@@ -148,15 +148,18 @@ public sealed class AdminReloadTests : IDisposable
     }
 
     [Fact]
-    public async Task A_failed_reload_leaves_the_health_gauge_of_a_dead_target_at_0()
+    public async Task A_refused_reload_changes_no_target_health_series()
     {
         var (keystone, live, up, deadTarget) = await StartWithDeadTargetAsync();
         await using var _ = keystone;
         await using var __ = live;
         using var admin = keystone.CreateAdminClient();
 
-        // Valid YAML, but two routes conflict: only building the snapshot finds that.
+        // Valid YAML, but two routes conflict: only building the snapshot finds that. The file also adds a target.
         var text = await File.ReadAllTextAsync(keystone.ConfigPath, Cancel);
+        string phantom = $"127.0.0.1:{AdminHttp.ClosedPort()}";
+        Assert.Contains($"\"http://{deadTarget}\"]", text);
+        text = text.Replace($"\"http://{deadTarget}\"]", $"\"http://{deadTarget}\", \"http://{phantom}\"]");
         await File.WriteAllTextAsync(keystone.ConfigPath,
             text.TrimEnd('\n') + "\n"
                  + $"  - {{ name: {AdminHttp.Unique("c1")}, path: /same, respond: {{ status: 204 }} }}\n"
@@ -173,6 +176,11 @@ public sealed class AdminReloadTests : IDisposable
         Assert.True(metrics.Find("keystone_upstream_target_healthy", ("upstream", up), ("target", deadTarget)) == 0,
             "a refused reload set keystone_upstream_target_healthy of a target that is out of rotation back to 1: "
             + "Snapshot.Build constructs Targets (whose constructor sets the shared gauge child to 1) before it knows the snapshot is valid");
+        // Nor may the refused file's new target appear in the exposition: the running config has no such target.
+        Assert.True(metrics.Find("keystone_upstream_target_healthy", ("upstream", up), ("target", phantom)) is null,
+            $"a target only the refused file has is exported: keystone_upstream_target_healthy{{upstream=\"{up}\",target=\"{phantom}\"}} "
+            + metrics.Find("keystone_upstream_target_healthy", ("upstream", up), ("target", phantom)));
+        Assert.DoesNotContain(phantom, upstreams.Text);
     }
 
     [Fact]

@@ -43,7 +43,8 @@ public sealed class AdminEndpoints
             return ErrorResponse.WriteAsync(context, 401, "admin token required", requestId);
         }
 
-        bool get = HttpMethods.IsGet(request.Method);
+        // HEAD is a GET without the body (Kestrel drops it): load balancers probe with either.
+        bool get = HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method);
         return (path, get) switch
         {
             ("/metrics", true) => WriteMetricsAsync(context),

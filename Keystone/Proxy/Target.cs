@@ -15,15 +15,8 @@ public sealed class Target
         BasePath = url.AbsolutePath.TrimEnd('/');
         Name = url.Authority;
         Outcomes = UpstreamMetrics.Outcomes(upstream, Name);
-        if (health is not null)
-        {
-            Health = health; // already drives its gauge
-            return;
-        }
-        Health = new TargetHealth();
-        var gauge = UpstreamMetrics.Healthy(upstream, Name);
-        gauge.Set(1);
-        Health.Changed += healthy => gauge.Set(healthy ? 1 : 0);
+        _upstream = upstream;
+        Health = health ?? new TargetHealth();
     }
 
     public Uri Url { get; }
@@ -39,6 +32,14 @@ public sealed class Target
     public string Name { get; }
 
     public TargetHealth Health { get; }
+
+    private readonly string _upstream;
+
+    /// <summary>
+    /// Starts reporting this target's health gauge. Called once the snapshot is live, so that a config
+    /// that is refused never creates series for targets that are not serving.
+    /// </summary>
+    public void Activate() => Health.BindGauge(UpstreamMetrics.Healthy(_upstream, Name));
 
     /// <summary>Request counters by <see cref="UpstreamOutcome"/>.</summary>
     public Counter.Child[] Outcomes { get; }

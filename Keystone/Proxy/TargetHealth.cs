@@ -11,7 +11,21 @@ public sealed class TargetHealth
     private int _successes;
     private int _failures;
 
+    private Prometheus.Gauge.Child? _gauge;
+
     public bool IsHealthy => _healthy;
+
+    /// <summary>Mirrors the state into <paramref name="gauge"/> from now on; a second call (after a reload) changes nothing.</summary>
+    public void BindGauge(Prometheus.Gauge.Child gauge)
+    {
+        lock (_lock)
+        {
+            if (_gauge is not null) return;
+            _gauge = gauge;
+            Changed += healthy => gauge.Set(healthy ? 1 : 0);
+            gauge.Set(_healthy ? 1 : 0);
+        }
+    }
 
     /// <summary>Raised with the new state when a threshold flips it; used to update the health gauge.</summary>
     public event Action<bool>? Changed;
