@@ -46,25 +46,31 @@ routes:
   - { name: api, path: "/api/{*rest}", upstream: backend }
 YAML
 }
+# off: neither; metrics: metrics only; on: metrics and the access log (to a file).
 write_config off 18081 false off
 write_config on 18082 true "$WORK/access.log"
-$KEYSTONE serve --config "$WORK/off.yaml" & PIDS+=($!)
-$KEYSTONE serve --config "$WORK/on.yaml" & PIDS+=($!)
-for port in 18080 18081 18082; do
+write_config metrics 18083 true off
+declare -A PORT=([off]=18081 [on]=18082 [metrics]=18083)
+VARIANTS=(off metrics on)
+for v in "${VARIANTS[@]}"; do $KEYSTONE serve --config "$WORK/$v.yaml" & PIDS+=($!); done
+for port in 18080 18081 18082 18083; do
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/x" && break; sleep 0.1; done
 done
 
 # Warm-up, then interleaved rounds.
-for port in 18081 18082; do wrk -t1 -c32 -d3s "http://127.0.0.1:$port/api/hello" >/dev/null; done
-declare -A total=([off]=0 [on]=0)
+for v in "${VARIANTS[@]}"; do wrk -t1 -c32 -d3s "http://127.0.0.1:${PORT[$v]}/api/hello" >/dev/null; done
+declare -A total=([off]=0 [on]=0 [metrics]=0)
 for round in $(seq 1 "$ROUNDS"); do
-  for variant in off on; do
-    port=$([ $variant = off ] && echo 18081 || echo 18082)
+  for variant in "${VARIANTS[@]}"; do
+    port=${PORT[$variant]}
     rps=$(wrk -t1 -c32 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$port/api/hello" | awk '/Requests\/sec/ {print $2}')
     total[$variant]=$(echo "${total[$variant]} + $rps" | bc -l)
-    printf 'round %d %-3s %10.0f req/s\n' "$round" "$variant" "$rps"
+    printf 'round %d %-7s %10.0f req/s\n' "$round" "$variant" "$rps"
   done
 done
 off=$(echo "${total[off]} / $ROUNDS" | bc -l); on=$(echo "${total[on]} / $ROUNDS" | bc -l)
-printf 'mean: off %.0f req/s, on %.0f req/s, ratio on/off %.3f\n' "$off" "$on" "$(echo "$on / $off" | bc -l)"
+metrics=$(echo "${total[metrics]} / $ROUNDS" | bc -l)
+printf 'mean: off %.0f req/s, metrics only %.0f req/s, metrics + access log %.0f req/s\n' "$off" "$metrics" "$on"
+printf 'ratios to off: metrics only %.3f, metrics + access log %.3f (target >= 0.95)\n' \
+  "$(echo "$metrics / $off" | bc -l)" "$(echo "$on / $off" | bc -l)"
 printf 'access log lines written: %s\n' "$(wc -l < "$WORK/access.log")"

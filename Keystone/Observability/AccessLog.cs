@@ -17,6 +17,9 @@ public sealed class AccessLog : IAsyncDisposable
     // A batch goes to the sink when it reaches this size, or as soon as the queue is momentarily empty.
     private const int BatchBytes = 32 * 1024;
 
+    /// <summary>How long lines gather between writes under load; also the most a line waits to appear.</summary>
+    public static readonly TimeSpan GatherInterval = TimeSpan.FromMilliseconds(20);
+
     private static readonly JsonWriterOptions JsonOptions = new()
     {
         // Still escapes quotes, backslashes and control characters (valid JSON); leaves non-ASCII readable.
@@ -145,6 +148,9 @@ public sealed class AccessLog : IAsyncDisposable
             }
             // Momentarily empty: hand the batch over now so lines show up promptly at low traffic.
             if (!_abandoned) WriteBatch(flush: true);
+            // Then let lines gather for a moment. Waking for every line would cost each request a
+            // thread-pool hop; this way a busy gateway pays one wake-up per interval.
+            if (!_abandoned && !reader.Completion.IsCompleted) await Task.Delay(GatherInterval);
         }
         if (_batchLines > 0)
         {
