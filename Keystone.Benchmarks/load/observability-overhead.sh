@@ -52,20 +52,29 @@ write_config on 18082 true "$WORK/access.log"
 write_config metrics 18083 true off
 declare -A PORT=([off]=18081 [on]=18082 [metrics]=18083)
 VARIANTS=(off metrics on)
-for v in "${VARIANTS[@]}"; do $KEYSTONE serve --config "$WORK/$v.yaml" & PIDS+=($!); done
+declare -A KPID
+for v in "${VARIANTS[@]}"; do $KEYSTONE serve --config "$WORK/$v.yaml" & PIDS+=($!); KPID[$v]=$!; done
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
+HZ=$(getconf CLK_TCK)
 for port in 18080 18081 18082 18083; do
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/x" && break; sleep 0.1; done
 done
 
 # Warm-up, then interleaved rounds.
 for v in "${VARIANTS[@]}"; do wrk -t1 -c32 -d3s "http://127.0.0.1:${PORT[$v]}/api/hello" >/dev/null; done
-declare -A total=([off]=0 [on]=0 [metrics]=0)
+declare -A total=([off]=0 [on]=0 [metrics]=0) cpu=([off]=0 [on]=0 [metrics]=0) reqs=([off]=0 [on]=0 [metrics]=0)
 for round in $(seq 1 "$ROUNDS"); do
   for variant in "${VARIANTS[@]}"; do
     port=${PORT[$variant]}
-    rps=$(wrk -t1 -c32 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$port/api/hello" | awk '/Requests\/sec/ {print $2}')
+    before=$(cpu_ticks "${KPID[$variant]}")
+    out=$(wrk -t1 -c32 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$port/api/hello")
+    after=$(cpu_ticks "${KPID[$variant]}")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
     total[$variant]=$(echo "${total[$variant]} + $rps" | bc -l)
-    printf 'round %d %-7s %10.0f req/s\n' "$round" "$variant" "$rps"
+    cpu[$variant]=$(( ${cpu[$variant]} + after - before )); reqs[$variant]=$(( ${reqs[$variant]} + n ))
+    printf 'round %d %-7s %10.0f req/s %6.1f CPU-us/req\n' "$round" "$variant" "$rps" \
+      "$(echo "($after - $before) * 1000000 / $HZ / $n" | bc -l)"
   done
 done
 off=$(echo "${total[off]} / $ROUNDS" | bc -l); on=$(echo "${total[on]} / $ROUNDS" | bc -l)
@@ -73,4 +82,7 @@ metrics=$(echo "${total[metrics]} / $ROUNDS" | bc -l)
 printf 'mean: off %.0f req/s, metrics only %.0f req/s, metrics + access log %.0f req/s\n' "$off" "$metrics" "$on"
 printf 'ratios to off: metrics only %.3f, metrics + access log %.3f (target >= 0.95)\n' \
   "$(echo "$metrics / $off" | bc -l)" "$(echo "$on / $off" | bc -l)"
+for v in "${VARIANTS[@]}"; do
+  printf 'Keystone CPU per request, %-7s %.1f us\n' "$v" "$(echo "${cpu[$v]} * 1000000 / $HZ / ${reqs[$v]}" | bc -l)"
+done
 printf 'access log lines written: %s\n' "$(wc -l < "$WORK/access.log")"
