@@ -47,9 +47,11 @@ public readonly record struct AccessLogEntry(
         json.WriteStartObject();
         Span<byte> scratch = stackalloc byte[64];
 
-        // ISO-8601 UTC with milliseconds; quoted literals so no culture or specifier can creep in.
-        Time.UtcDateTime.TryFormat(scratch, out int written, "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture);
-        json.WriteString(TimeKey, scratch[..written]);
+        // ISO-8601 UTC with milliseconds. "O" is the runtime's fast path (a custom pattern is parsed on every
+        // call): it gives yyyy-MM-ddTHH:mm:ss.fffffffZ, cut here to the milliseconds.
+        Time.UtcDateTime.TryFormat(scratch, out _, "O", CultureInfo.InvariantCulture);
+        scratch[23] = (byte)'Z';
+        json.WriteString(TimeKey, scratch[..24]);
         json.WriteString(RequestIdKey, RequestId);
         WriteClientIp(json, ClientIp, scratch);
         json.WriteString(MethodKey, Method);
