@@ -107,7 +107,7 @@ public sealed class Gateway
                 writer.AppendDecoded(path.Length == prefix.Length ? "/" : path.AsSpan(prefix.Length));
             else
                 writer.AppendDecoded(path);
-            if (writer.Written.IsEmpty || writer.Written[0] != '/' ) return match;
+            if (writer.Written.IsEmpty || writer.Written[0] != '/') return match;
             if (!writer.ClimbsOut()) upstreamPath = writer.ToString();
         }
         finally

@@ -43,7 +43,8 @@ public sealed class KeystoneInstance : IAsyncDisposable
         AllowAutoRedirect = false,
         UseCookies = false,
         UseProxy = false,
-    }) { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(30) };
+    })
+    { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(30) };
 
     public static async Task<KeystoneInstance> StartAsync(string yaml)
     {
