@@ -146,7 +146,7 @@ public sealed class Gateway
     private async Task ForwardAsync(HttpContext context, Route route, string upstreamPath, Exchange exchange)
     {
         var upstream = route.Upstream!;
-        var target = upstream.PickTarget();
+        var target = upstream.PickTarget(context);
         if (target is null)
         {
             await ErrorResponse.WriteAsync(context, 503, "no healthy upstream target", exchange.RequestId);

@@ -15,7 +15,7 @@ public static class ConfigLoader
     public const string DefaultListen = "http://0.0.0.0:8080";
     private static readonly string[] TopLevelKeys =
         ["listen", "shutdown_timeout", "upstreams", "routes", "tenants", "admin", "access_log", "metrics", "log_format", "log_level"];
-    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health"];
+    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health", "balancer", "hash_on"];
     private static readonly string[] TargetKeys = ["url", "weight"];
 
     public static ConfigLoadResult LoadFile(string path, Func<string, string?>? env = null)
@@ -120,9 +120,46 @@ public static class ConfigLoader
                 timeout = parsed;
             }
             var health = SettingsReader.ReadHealth(reader, body, name);
-            result.Add(new UpstreamConfig(name, targets, preserveHost, timeout, reader.Locate(entry.Key)) { Health = health });
+            var (balancer, hashOn) = ReadBalancer(reader, body, name);
+            result.Add(new UpstreamConfig(name, targets, preserveHost, timeout, reader.Locate(entry.Key))
+            {
+                Health = health,
+                Balancer = balancer,
+                HashOn = hashOn,
+            });
         }
         return result;
+    }
+
+    private static (BalancerKind, string?) ReadBalancer(YamlNodeReader reader, YamlMappingNode upstream, string name)
+    {
+        var kind = BalancerKind.RoundRobin;
+        if (YamlNodeReader.Get(upstream, "balancer") is { } node && reader.Text(node, "balancer") is { } text)
+        {
+            switch (text)
+            {
+                case "round_robin": kind = BalancerKind.RoundRobin; break;
+                case "least_requests": kind = BalancerKind.LeastRequests; break;
+                case "random": kind = BalancerKind.Random; break;
+                case "hash": kind = BalancerKind.Hash; break;
+                default:
+                    reader.Error(node, $"upstream '{name}': balancer must be round_robin, least_requests, random or hash, not '{text}'");
+                    break;
+            }
+        }
+        string? hashOn = null;
+        var hashNode = YamlNodeReader.Get(upstream, "hash_on");
+        if (hashNode is not null && reader.Text(hashNode, "hash_on") is { } on)
+        {
+            if (kind != BalancerKind.Hash) reader.Error(hashNode, $"upstream '{name}': hash_on only applies with balancer: hash");
+            else if (!Proxy.HashKey.TryParse(on, out _, out var error)) reader.Error(hashNode, $"upstream '{name}': {error}");
+            else hashOn = on;
+        }
+        else if (kind == BalancerKind.Hash)
+        {
+            reader.Error(YamlNodeReader.Get(upstream, "balancer")!, $"upstream '{name}': balancer: hash needs hash_on (client_ip, header:<name> or cookie:<name>)");
+        }
+        return (kind, hashOn);
     }
 
     private static List<TargetConfig> ReadTargets(YamlNodeReader reader, YamlMappingNode upstream, string name)

@@ -44,7 +44,15 @@ public sealed record UpstreamConfig(
 {
     /// <summary>Active health checking; null means targets are always considered usable.</summary>
     public HealthCheckConfig? Health { get; init; }
+
+    public BalancerKind Balancer { get; init; } = BalancerKind.RoundRobin;
+
+    /// <summary>With <see cref="BalancerKind.Hash"/>: <c>client_ip</c>, <c>header:&lt;name&gt;</c> or <c>cookie:&lt;name&gt;</c>.</summary>
+    public string? HashOn { get; init; }
 }
+
+/// <summary>How an upstream spreads requests over its healthy targets.</summary>
+public enum BalancerKind { RoundRobin, LeastRequests, Random, Hash }
 
 /// <summary>
 /// Active health check of every target of an upstream: an HTTP GET of <see cref="Path"/>, or a TCP connect

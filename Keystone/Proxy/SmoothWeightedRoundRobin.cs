@@ -4,7 +4,7 @@ namespace Keystone.Proxy;
 /// nginx's smooth weighted round-robin: weights 5,1,1 give a a b a c a a, spreading the heavy target's
 /// turns instead of sending it bursts.
 /// </summary>
-public sealed class SmoothWeightedRoundRobin
+public sealed class SmoothWeightedRoundRobin : ILoadBalancer
 {
     private readonly Target[] _targets;
     private readonly Lock _lock = new();
@@ -13,6 +13,8 @@ public sealed class SmoothWeightedRoundRobin
     {
         _targets = targets;
     }
+
+    public Target? Pick(HttpContext _) => Next();
 
     /// <summary>The next healthy target, or null when none is healthy.</summary>
     public Target? Next()

@@ -8,7 +8,7 @@ namespace Keystone.Proxy;
 /// <summary>A named set of targets with the settings used to forward to them.</summary>
 public sealed class Upstream
 {
-    private readonly SmoothWeightedRoundRobin _balancer;
+    private readonly ILoadBalancer _balancer;
 
     /// <param name="previous">The same-named upstream of the snapshot being replaced: a target with the same URL keeps its health.</param>
     public Upstream(UpstreamConfig config, Upstream? previous = null)
@@ -19,7 +19,13 @@ public sealed class Upstream
         for (int i = 0; i < targets.Length; i++)
             targets[i] = new Target(config.Name, config.Targets[i].Url, config.Targets[i].Weight, previous?.FindTarget(config.Targets[i].Url)?.Health);
         Targets = targets;
-        _balancer = new SmoothWeightedRoundRobin(targets);
+        _balancer = config.Balancer switch
+        {
+            BalancerKind.LeastRequests => new LeastRequests(targets),
+            BalancerKind.Random => new RandomBalancer(targets),
+            BalancerKind.Hash => new ConsistentHash(targets, HashKey.Parse(config.HashOn!)),
+            _ => new SmoothWeightedRoundRobin(targets),
+        };
         // YARP's activity timeout covers the wait for response headers and every idle gap after it.
         RequestConfig = new ForwarderRequestConfig { ActivityTimeout = config.Timeout };
         Health = config.Health;
@@ -42,5 +48,5 @@ public sealed class Upstream
     }
 
     /// <summary>The next target to send to, or null when every target is out of rotation.</summary>
-    public Target? PickTarget() => _balancer.Next();
+    public Target? PickTarget(HttpContext context) => _balancer.Pick(context);
 }
