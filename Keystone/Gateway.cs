@@ -147,6 +147,10 @@ public sealed class Gateway
     {
         var upstream = route.Upstream!;
         var target = upstream.PickTarget(context);
+        CircuitPermit permit = default;
+        // A breaker can refuse between the pick and the acquire (a half-open probe slot taken): try the others.
+        for (int tries = 1; target?.Breaker is { } breaker && !breaker.TryAcquire(out permit); tries++)
+            target = tries < upstream.Targets.Count ? upstream.PickTarget(context) : null;
         if (target is null)
         {
             await ErrorResponse.WriteAsync(context, 503, "no healthy upstream target", exchange.RequestId);
@@ -158,7 +162,7 @@ public sealed class Gateway
 
         long started = Stopwatch.GetTimestamp();
         Interlocked.Increment(ref target.InFlight);
-        ForwarderError error;
+        ForwarderError error = ForwarderError.RequestCanceled; // what an exception out of the forwarder counts as
         try
         {
             error = await _forwarder.SendAsync(context, target.Origin, _invoker, upstream.RequestConfig, route.Transformer!);
@@ -167,6 +171,7 @@ public sealed class Gateway
         {
             Interlocked.Decrement(ref target.InFlight);
             exchange.UpstreamTicks = Stopwatch.GetTimestamp() - started;
+            TargetFeedback.Report(target, permit, error, context.Response.StatusCode, upstream.Eject?.EjectOn5xx == true);
         }
         _observer?.RecordUpstream(upstream, target, error, exchange.UpstreamTicks);
         if (error == ForwarderError.None) return;

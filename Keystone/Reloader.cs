@@ -94,7 +94,10 @@ public sealed class Reloader : IAsyncDisposable
             next.Upstreams.TryGetValue(name, out var kept);
             foreach (var target in upstream.Targets)
                 if (kept?.FindTarget(target.Url) is null && !SharesName(kept, target.Name))
+                {
                     GatewayMetrics.TargetHealthy.RemoveLabelled(name, target.Name);
+                    GatewayMetrics.CircuitState.RemoveLabelled(name, target.Name);
+                }
         }
     }
 

@@ -15,7 +15,7 @@ public static class ConfigLoader
     public const string DefaultListen = "http://0.0.0.0:8080";
     private static readonly string[] TopLevelKeys =
         ["listen", "shutdown_timeout", "upstreams", "routes", "tenants", "admin", "access_log", "metrics", "log_format", "log_level"];
-    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health", "balancer", "hash_on"];
+    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health", "balancer", "hash_on", "eject", "circuit_breaker"];
     private static readonly string[] TargetKeys = ["url", "weight"];
 
     public static ConfigLoadResult LoadFile(string path, Func<string, string?>? env = null)
@@ -126,6 +126,8 @@ public static class ConfigLoader
                 Health = health,
                 Balancer = balancer,
                 HashOn = hashOn,
+                Eject = ResilienceReader.ReadEject(reader, body, name),
+                CircuitBreaker = ResilienceReader.ReadCircuitBreaker(reader, body, name),
             });
         }
         return result;

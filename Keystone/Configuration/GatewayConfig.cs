@@ -47,6 +47,12 @@ public sealed record UpstreamConfig(
 
     public BalancerKind Balancer { get; init; } = BalancerKind.RoundRobin;
 
+    /// <summary>Passive ejection of targets that keep failing; null when turned off.</summary>
+    public Proxy.PassiveEjectionConfig? Eject { get; init; } = Proxy.PassiveEjectionConfig.Default;
+
+    /// <summary>A circuit breaker per target; null when turned off.</summary>
+    public Proxy.CircuitBreakerConfig? CircuitBreaker { get; init; } = Proxy.CircuitBreakerConfig.Default;
+
     /// <summary>With <see cref="BalancerKind.Hash"/>: <c>client_ip</c>, <c>header:&lt;name&gt;</c> or <c>cookie:&lt;name&gt;</c>.</summary>
     public string? HashOn { get; init; }
 }

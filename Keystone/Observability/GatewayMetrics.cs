@@ -61,6 +61,9 @@ public static class GatewayMetrics
     public static readonly Gauge TargetHealthy = Metrics.CreateGauge("keystone_upstream_target_healthy",
         "1 when the target is in rotation, 0 when health checks took it out.", "upstream", "target");
 
+    public static readonly Gauge CircuitState = Metrics.CreateGauge("keystone_upstream_circuit_state",
+        "Circuit breaker state of a target: 0 closed, 1 open, 2 half-open.", "upstream", "target");
+
     public static readonly Histogram LuaDuration = Metrics.CreateHistogram("keystone_lua_execution_duration_seconds",
         "Time spent in Lua, by script and phase.",
         new HistogramConfiguration { LabelNames = ["script", "phase"], Buckets = Histogram.ExponentialBuckets(0.000001, 2, 22) });

@@ -19,5 +19,7 @@ public static class UpstreamMetrics
         GatewayMetrics.UpstreamRequests.WithLabels(upstream, target, "canceled"),
     ];
 
+    public static Gauge.Child CircuitState(string upstream, string target) => GatewayMetrics.CircuitState.WithLabels(upstream, target);
+
     public static Gauge.Child Healthy(string upstream, string target) => GatewayMetrics.TargetHealthy.WithLabels(upstream, target);
 }

@@ -41,12 +41,12 @@ public sealed class ConsistentHash : ILoadBalancer
     public Target? Locate(ulong hash)
     {
         var targets = _targets;
-        if (targets.Length == 1) return targets[0].Health.IsHealthy ? targets[0] : null;
+        if (targets.Length == 1) return targets[0].IsUsable ? targets[0] : null;
         // Without this a ring whose targets are all out would be walked in full on every request.
         bool anyHealthy = false;
         foreach (var t in targets)
         {
-            if (t.Health.IsHealthy)
+            if (t.IsUsable)
             {
                 anyHealthy = true;
                 break;
@@ -61,7 +61,7 @@ public sealed class ConsistentHash : ILoadBalancer
         {
             if (i == points.Length) i = 0;
             var owner = _owners[i];
-            if (owner.Health.IsHealthy) return owner;
+            if (owner.IsUsable) return owner;
             i++;
         }
         return null;

@@ -17,12 +17,12 @@ public sealed class LeastRequests : ILoadBalancer
     public Target? Pick(HttpContext context)
     {
         var targets = _targets;
-        if (targets.Length == 1) return targets[0].Health.IsHealthy ? targets[0] : null;
+        if (targets.Length == 1) return targets[0].IsUsable ? targets[0] : null;
         int total = 0, healthy = 0;
         Target? any = null;
         foreach (var t in targets)
         {
-            if (!t.Health.IsHealthy) continue;
+            if (!t.IsUsable) continue;
             total += t.Weight;
             healthy++;
             any = t;

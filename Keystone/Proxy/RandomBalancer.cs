@@ -13,10 +13,10 @@ public sealed class RandomBalancer : ILoadBalancer
     public Target? Pick(HttpContext context)
     {
         var targets = _targets;
-        if (targets.Length == 1) return targets[0].Health.IsHealthy ? targets[0] : null;
+        if (targets.Length == 1) return targets[0].IsUsable ? targets[0] : null;
         int total = 0;
         foreach (var t in targets)
-            if (t.Health.IsHealthy) total += t.Weight;
+            if (t.IsUsable) total += t.Weight;
         return total == 0 ? null : Draw(targets, Random.Shared.Next(total), null);
     }
 
@@ -29,7 +29,7 @@ public sealed class RandomBalancer : ILoadBalancer
         Target? last = null;
         foreach (var t in targets)
         {
-            if (t == skip || !t.Health.IsHealthy) continue;
+            if (t == skip || !t.IsUsable) continue;
             last = t;
             point -= t.Weight;
             if (point < 0) return t;

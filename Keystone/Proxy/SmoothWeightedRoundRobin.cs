@@ -19,14 +19,14 @@ public sealed class SmoothWeightedRoundRobin : ILoadBalancer
     /// <summary>The next healthy target, or null when none is healthy.</summary>
     public Target? Next()
     {
-        if (_targets.Length == 1) return _targets[0].Health.IsHealthy ? _targets[0] : null;
+        if (_targets.Length == 1) return _targets[0].IsUsable ? _targets[0] : null;
         lock (_lock)
         {
             Target? best = null;
             int total = 0;
             foreach (var t in _targets)
             {
-                if (!t.Health.IsHealthy) continue;
+                if (!t.IsUsable) continue;
                 t.CurrentWeight += t.Weight;
                 total += t.Weight;
                 if (best is null || t.CurrentWeight > best.CurrentWeight) best = t;

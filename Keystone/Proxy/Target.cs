@@ -6,8 +6,12 @@ namespace Keystone.Proxy;
 /// <summary>One backend server of an upstream.</summary>
 public sealed class Target
 {
-    /// <param name="health">The health of the same target in the snapshot being replaced, so a reload never puts a dead target back.</param>
-    public Target(string upstream, Uri url, int weight, TargetHealth? health = null)
+    /// <param name="previous">The same target in the snapshot being replaced: its health, ejection and breaker carry
+    /// over, so a reload never puts a dead target back.</param>
+    /// <param name="eject">Passive ejection settings; null turns it off.</param>
+    /// <param name="breaker">Circuit breaker settings; null turns it off.</param>
+    public Target(string upstream, Uri url, int weight, Target? previous = null,
+        PassiveEjectionConfig? eject = null, CircuitBreakerConfig? breaker = null)
     {
         Url = url;
         Weight = weight;
@@ -16,8 +20,16 @@ public sealed class Target
         Name = url.Authority;
         Outcomes = UpstreamMetrics.Outcomes(upstream, Name);
         _upstream = upstream;
-        Health = health ?? new TargetHealth();
+        Health = previous?.Health ?? new TargetHealth();
+        Ejection = eject is null ? null : new PassiveEjection(eject, null, previous?.Ejection);
+        Breaker = breaker is null ? null : new CircuitBreaker(breaker, null, previous?.Breaker);
     }
+
+    /// <summary>In rotation: healthy by the active checks, not ejected, and its circuit not open.</summary>
+    public bool IsUsable => Health.IsHealthy && Ejection?.IsEjected != true && Breaker?.IsAvailable != false;
+
+    public PassiveEjection? Ejection { get; }
+    public CircuitBreaker? Breaker { get; }
 
     public Uri Url { get; }
     public int Weight { get; }
@@ -39,7 +51,16 @@ public sealed class Target
     /// Starts reporting this target's health gauge. Called once the snapshot is live, so that a config
     /// that is refused never creates series for targets that are not serving.
     /// </summary>
-    public void Activate() => Health.BindGauge(UpstreamMetrics.Healthy(_upstream, Name));
+    public void Activate()
+    {
+        Health.BindGauge(UpstreamMetrics.Healthy(_upstream, Name));
+        if (Breaker is { } breaker)
+        {
+            var gauge = UpstreamMetrics.CircuitState(_upstream, Name);
+            breaker.StateChanged += state => gauge.Set((int)state);
+            gauge.Set((int)breaker.State);
+        }
+    }
 
     /// <summary>Request counters by <see cref="UpstreamOutcome"/>.</summary>
     public Counter.Child[] Outcomes { get; }

@@ -17,7 +17,8 @@ public sealed class Upstream
         PreserveHost = config.PreserveHost;
         var targets = new Target[config.Targets.Count];
         for (int i = 0; i < targets.Length; i++)
-            targets[i] = new Target(config.Name, config.Targets[i].Url, config.Targets[i].Weight, previous?.FindTarget(config.Targets[i].Url)?.Health);
+            targets[i] = new Target(config.Name, config.Targets[i].Url, config.Targets[i].Weight,
+                previous?.FindTarget(config.Targets[i].Url), config.Eject, config.CircuitBreaker);
         Targets = targets;
         _balancer = config.Balancer switch
         {
@@ -29,6 +30,7 @@ public sealed class Upstream
         // YARP's activity timeout covers the wait for response headers and every idle gap after it.
         RequestConfig = new ForwarderRequestConfig { ActivityTimeout = config.Timeout };
         Health = config.Health;
+        Eject = config.Eject;
         Duration = UpstreamMetrics.Duration(config.Name);
     }
 
@@ -38,6 +40,7 @@ public sealed class Upstream
     public ForwarderRequestConfig RequestConfig { get; }
 
     public HealthCheckConfig? Health { get; }
+    public PassiveEjectionConfig? Eject { get; }
     public Histogram.Child Duration { get; }
 
     public Target? FindTarget(Uri url)
