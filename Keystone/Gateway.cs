@@ -146,16 +146,71 @@ public sealed class Gateway
     private async Task ForwardAsync(HttpContext context, Route route, string upstreamPath, Exchange exchange)
     {
         var upstream = route.Upstream!;
-        var target = upstream.PickTarget(context);
-        CircuitPermit permit = default;
-        // A breaker can refuse between the pick and the acquire (a half-open probe slot taken): try the others.
-        for (int tries = 1; target?.Breaker is { } breaker && !breaker.TryAcquire(out permit); tries++)
-            target = tries < upstream.Targets.Count ? upstream.PickTarget(context) : null;
-        if (target is null)
+        int retriesLeft = IsSafeToRetry(context.Request) ? upstream.Retries : 0;
+        Target? previous = null;
+        var error = ForwarderError.None;
+        while (true)
         {
-            await ErrorResponse.WriteAsync(context, 503, "no healthy upstream target", exchange.RequestId);
+            var (target, permit) = PickAvailable(upstream, context, previous);
+            if (target is null && previous is null)
+            {
+                await ErrorResponse.WriteAsync(context, 503, "no healthy upstream target", exchange.RequestId);
+                return;
+            }
+            // A retry goes to another target or not at all; the client then learns why the first try failed.
+            if (target is not null && target != previous)
+            {
+                error = await SendAsync(context, route, target, permit, upstreamPath, exchange);
+                if (error == ForwarderError.None) return;
+                if (!RequestObserver.IsClientSide(error)) target.LastError = error.ToString();
+                if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested) return;
+
+                // Refused or reset before any response: nothing reached the client, and the request is safe to repeat.
+                if (error == ForwarderError.Request && retriesLeft-- > 0)
+                {
+                    context.Response.Clear();
+                    previous = target;
+                    continue;
+                }
+            }
+            else if (target is not null)
+            {
+                target.Breaker?.Release(permit);
+            }
+
+            var (status, text) = error switch
+            {
+                ForwarderError.RequestTimedOut => (504, "upstream timed out"),
+                ForwarderError.RequestBodyClient => (400, "could not read the request body"),
+                ForwarderError.Request => (502, "upstream refused or reset the connection"),
+                _ => (502, "upstream failed"),
+            };
+            context.Response.Clear();
+            await ErrorResponse.WriteAsync(context, status, text, exchange.RequestId);
             return;
         }
+    }
+
+    /// <summary>
+    /// A target in rotation whose breaker grants a permit, preferring one other than <paramref name="avoid"/>
+    /// (the target a retry is moving away from). Null when none will take the request.
+    /// </summary>
+    private static (Target? Target, CircuitPermit Permit) PickAvailable(Upstream upstream, HttpContext context, Target? avoid)
+    {
+        for (int tries = 0; tries < upstream.Targets.Count; tries++)
+        {
+            var target = upstream.PickTarget(context);
+            if (target is null) return (null, default);
+            if (target == avoid && tries + 1 < upstream.Targets.Count) continue;
+            if (target.Breaker is null) return (target, default);
+            if (target.Breaker.TryAcquire(out var permit)) return (target, permit);
+        }
+        return (null, default);
+    }
+
+    private async Task<ForwarderError> SendAsync(HttpContext context, Route route, Target target, CircuitPermit permit, string upstreamPath, Exchange exchange)
+    {
+        var upstream = route.Upstream!;
         exchange.Target = target;
         exchange.UpstreamUri = string.Concat(target.Origin, target.BasePath, upstreamPath, context.Request.QueryString.Value);
         context.Features.Set(exchange);
@@ -170,22 +225,16 @@ public sealed class Gateway
         finally
         {
             Interlocked.Decrement(ref target.InFlight);
-            exchange.UpstreamTicks = Stopwatch.GetTimestamp() - started;
+            long ticks = Stopwatch.GetTimestamp() - started;
+            exchange.UpstreamTicks += ticks;
             TargetFeedback.Report(target, permit, error, context.Response.StatusCode, upstream.Eject?.EjectOn5xx == true);
+            _observer?.RecordUpstream(upstream, target, error, ticks);
         }
-        _observer?.RecordUpstream(upstream, target, error, exchange.UpstreamTicks);
-        if (error == ForwarderError.None) return;
-        if (!RequestObserver.IsClientSide(error)) target.LastError = error.ToString();
-        if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested) return;
-
-        var (status, text) = error switch
-        {
-            ForwarderError.RequestTimedOut => (504, "upstream timed out"),
-            ForwarderError.RequestBodyClient => (400, "could not read the request body"),
-            ForwarderError.Request => (502, "upstream refused or reset the connection"),
-            _ => (502, "upstream failed"),
-        };
-        context.Response.Clear();
-        await ErrorResponse.WriteAsync(context, status, text, exchange.RequestId);
+        return error;
     }
+
+    /// <summary>Idempotent methods without a body: repeating them on another target cannot do anything twice.</summary>
+    private static bool IsSafeToRetry(HttpRequest request) =>
+        (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method))
+        && request.ContentLength is null or 0 && !request.Headers.ContainsKey("Transfer-Encoding");
 }

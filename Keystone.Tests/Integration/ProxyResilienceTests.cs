@@ -19,6 +19,7 @@ public sealed class ProxyResilienceTests
                 targets: ["{{alive.Url}}", "http://127.0.0.1:{{ClosedPort()}}"]
                 eject: { consecutive_failures: 2, eject_for: 30s }
                 circuit_breaker: false
+                retries: 0 # let the refusals reach the client, so they can be counted
             routes:
               - { name: app, path: "/{*rest}", upstream: app }
             """);

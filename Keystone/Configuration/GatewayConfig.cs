@@ -47,6 +47,9 @@ public sealed record UpstreamConfig(
 
     public BalancerKind Balancer { get; init; } = BalancerKind.RoundRobin;
 
+    /// <summary>Retries of GET, HEAD and OPTIONS without a body whose connection was refused or reset; default once.</summary>
+    public int Retries { get; init; } = 1;
+
     /// <summary>Passive ejection of targets that keep failing; null when turned off.</summary>
     public Proxy.PassiveEjectionConfig? Eject { get; init; } = Proxy.PassiveEjectionConfig.Default;
 

@@ -31,6 +31,7 @@ public sealed class Upstream
         RequestConfig = new ForwarderRequestConfig { ActivityTimeout = config.Timeout };
         Health = config.Health;
         Eject = config.Eject;
+        Retries = config.Retries;
         Duration = UpstreamMetrics.Duration(config.Name);
     }
 
@@ -41,6 +42,9 @@ public sealed class Upstream
 
     public HealthCheckConfig? Health { get; }
     public PassiveEjectionConfig? Eject { get; }
+
+    /// <summary>How many times a safe request refused by one target is tried on another.</summary>
+    public int Retries { get; }
     public Histogram.Child Duration { get; }
 
     public Target? FindTarget(Uri url)
