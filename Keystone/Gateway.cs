@@ -202,7 +202,8 @@ public sealed class Gateway
             var target = upstream.PickTarget(context);
             if (target is null) return (null, default);
             if (target == avoid && tries + 1 < upstream.Targets.Count) continue;
-            if (target.Breaker is null) return (target, default);
+            // In panic, a target out of rotation is sent to anyway, its breaker included.
+            if (target.Breaker is null || (upstream.Panic && !target.IsUsable)) return (target, default);
             if (target.Breaker.TryAcquire(out var permit)) return (target, permit);
         }
         return (null, default);

@@ -100,3 +100,36 @@ public sealed class ProxyResilienceTests
         return port;
     }
 }
+
+/// <summary><c>panic: true</c>: when health checks take every target out, traffic still flows.</summary>
+[Collection(ProxySerialCollection.Name)] // waits on health checks
+public sealed class ProxyPanicTests
+{
+    [Theory]
+    [InlineData(true, HttpStatusCode.OK)]
+    [InlineData(false, HttpStatusCode.ServiceUnavailable)]
+    public async Task All_targets_failing_checks_are_still_used_in_panic(bool panic, HttpStatusCode expected)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        // The check path fails while real traffic works: a wrong check must not take the whole site down.
+        await using var backend = await TestBackend.StartAsync(context =>
+        {
+            context.Response.StatusCode = context.Request.Path == "/healthz" ? 500 : 200;
+            return Task.CompletedTask;
+        });
+        await using var keystone = await KeystoneInstance.StartAsync($$"""
+            upstreams:
+              app:
+                targets: ["{{backend.Url}}"]
+                panic: {{(panic ? "true" : "false")}}
+                health: { path: /healthz, interval: 100ms, timeout: 100ms, unhealthy_threshold: 1 }
+            routes:
+              - { name: app, path: "/{*rest}", upstream: app }
+            """);
+        var target = keystone.Gateway.Current.Upstreams["app"].Targets[0];
+        while (target.Health.IsHealthy) await Task.Delay(20, cts.Token);
+
+        using var response = await keystone.Client.GetAsync("/x", cts.Token);
+        Assert.Equal(expected, response.StatusCode);
+    }
+}

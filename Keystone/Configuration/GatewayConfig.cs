@@ -47,6 +47,9 @@ public sealed record UpstreamConfig(
 
     public BalancerKind Balancer { get; init; } = BalancerKind.RoundRobin;
 
+    /// <summary>When every target is out of rotation, send to all of them anyway instead of answering 503.</summary>
+    public bool Panic { get; init; }
+
     /// <summary>Retries of GET, HEAD and OPTIONS without a body whose connection was refused or reset; default once.</summary>
     public int Retries { get; init; } = 1;
 

@@ -32,6 +32,7 @@ public sealed class Upstream
         Health = config.Health;
         Eject = config.Eject;
         Retries = config.Retries;
+        Panic = config.Panic;
         Duration = UpstreamMetrics.Duration(config.Name);
     }
 
@@ -55,5 +56,18 @@ public sealed class Upstream
     }
 
     /// <summary>The next target to send to, or null when every target is out of rotation.</summary>
-    public Target? PickTarget(HttpContext context) => _balancer.Pick(context);
+    public Target? PickTarget(HttpContext context)
+    {
+        var target = _balancer.Pick(context);
+        if (target is not null || !Panic) return target;
+        // Panic: health checks and ejections may be wrong (a shared dependency down, a bad check path);
+        // trying every target beats refusing everyone. Plain rotation, weights aside.
+        uint turn = (uint)Interlocked.Increment(ref _panicTurn);
+        return (Target)Targets[(int)(turn % (uint)Targets.Count)];
+    }
+
+    /// <summary>Sends to every target when none is in rotation (<c>panic: true</c>).</summary>
+    public bool Panic { get; }
+
+    private int _panicTurn;
 }
