@@ -136,7 +136,9 @@ public sealed class GatewayHost : IAsyncDisposable
         var frameworks = level > LogLevel.Warning ? level : LogLevel.Warning;
         builder.Logging.AddFilter("Microsoft.AspNetCore", frameworks);
         builder.Logging.AddFilter("Microsoft.Hosting", frameworks);
-        builder.Logging.AddFilter("Yarp", frameworks);
+        // YARP logs every failed forward with a stack trace; Keystone already answers, counts
+        // (keystone_upstream_requests_total) and records (/admin/upstreams last_error) each one.
+        builder.Logging.AddFilter("Yarp", level > LogLevel.Error ? level : LogLevel.Error);
         builder.WebHost.UseUrls([.. urls]);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
