@@ -181,6 +181,7 @@ public sealed class Gateway
             var (status, text) = error switch
             {
                 ForwarderError.RequestTimedOut => (504, "upstream timed out"),
+                ForwarderError.Request when IsConnectTimeout(context) => (504, "upstream connect timed out"),
                 ForwarderError.RequestBodyClient => (400, "could not read the request body"),
                 ForwarderError.Request => (502, "upstream refused or reset the connection"),
                 _ => (502, "upstream failed"),
@@ -232,6 +233,13 @@ public sealed class Gateway
             _observer?.RecordUpstream(upstream, target, error, ticks);
         }
         return error;
+    }
+
+    private static bool IsConnectTimeout(HttpContext context)
+    {
+        for (var e = context.Features.Get<IForwarderErrorFeature>()?.Exception; e is not null; e = e.InnerException)
+            if (e is ConnectTimeoutException) return true;
+        return false;
     }
 
     /// <summary>Idempotent methods without a body: repeating them on another target cannot do anything twice.</summary>

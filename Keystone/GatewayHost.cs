@@ -103,7 +103,8 @@ public sealed class GatewayHost : IAsyncDisposable
         AutomaticDecompression = DecompressionMethods.None,
         UseCookies = false,
         EnableMultipleHttp2Connections = true,
-        ConnectTimeout = TimeSpan.FromSeconds(10),
+        // Each upstream's connect_timeout rides on the request (see UpstreamConnector).
+        ConnectCallback = Proxy.UpstreamConnector.ConnectAsync,
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
         ActivityHeadersPropagator = null,
     });

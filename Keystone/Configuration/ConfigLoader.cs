@@ -15,7 +15,7 @@ public static class ConfigLoader
     public const string DefaultListen = "http://0.0.0.0:8080";
     private static readonly string[] TopLevelKeys =
         ["listen", "shutdown_timeout", "upstreams", "routes", "tenants", "admin", "access_log", "metrics", "log_format", "log_level"];
-    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health", "balancer", "hash_on", "eject", "circuit_breaker", "retries", "panic"];
+    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health", "balancer", "hash_on", "eject", "circuit_breaker", "retries", "panic", "connect_timeout"];
     private static readonly string[] TargetKeys = ["url", "weight"];
 
     public static ConfigLoadResult LoadFile(string path, Func<string, string?>? env = null)
@@ -127,12 +127,21 @@ public static class ConfigLoader
                 Balancer = balancer,
                 HashOn = hashOn,
                 Eject = ResilienceReader.ReadEject(reader, body, name),
+                ConnectTimeout = ReadConnectTimeout(reader, body),
                 Panic = YamlNodeReader.Get(body, "panic") is { } p && reader.Bool(p, "panic") == true,
                 Retries = YamlNodeReader.Get(body, "retries") is { } r ? reader.Int(r, "retries", 0, 10) ?? 1 : 1,
                 CircuitBreaker = ResilienceReader.ReadCircuitBreaker(reader, body, name),
             });
         }
         return result;
+    }
+
+    private static TimeSpan ReadConnectTimeout(YamlNodeReader reader, YamlMappingNode upstream)
+    {
+        if (YamlNodeReader.Get(upstream, "connect_timeout") is not { } node || reader.Duration(node, "connect_timeout") is not { } value)
+            return Proxy.UpstreamConnector.DefaultConnectTimeout;
+        if (value < TimeSpan.FromMilliseconds(10)) reader.Error(node, "connect_timeout must be at least 10ms");
+        return value;
     }
 
     private static (BalancerKind, string?) ReadBalancer(YamlNodeReader reader, YamlMappingNode upstream, string name)

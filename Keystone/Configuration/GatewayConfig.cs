@@ -47,6 +47,9 @@ public sealed record UpstreamConfig(
 
     public BalancerKind Balancer { get; init; } = BalancerKind.RoundRobin;
 
+    /// <summary>How long opening a TCP connection to a target may take.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = Proxy.UpstreamConnector.DefaultConnectTimeout;
+
     /// <summary>When every target is out of rotation, send to all of them anyway instead of answering 503.</summary>
     public bool Panic { get; init; }
 

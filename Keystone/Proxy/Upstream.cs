@@ -32,6 +32,7 @@ public sealed class Upstream
         Health = config.Health;
         Eject = config.Eject;
         Retries = config.Retries;
+        ConnectTimeout = config.ConnectTimeout;
         Panic = config.Panic;
         Duration = UpstreamMetrics.Duration(config.Name);
     }
@@ -43,6 +44,8 @@ public sealed class Upstream
 
     public HealthCheckConfig? Health { get; }
     public PassiveEjectionConfig? Eject { get; }
+
+    public TimeSpan ConnectTimeout { get; }
 
     /// <summary>How many times a safe request refused by one target is tried on another.</summary>
     public int Retries { get; }

@@ -13,11 +13,13 @@ namespace Keystone.Proxy;
 public sealed class UpstreamRequestTransformer : HttpTransformer
 {
     private readonly bool _preserveHost;
+    private readonly TimeSpan _connectTimeout;
     private readonly KeyValuePair<string, string>[] _setHeaders;
     private readonly string[] _removeHeaders;
 
-    public UpstreamRequestTransformer(bool preserveHost, KeyValuePair<string, string>[] setHeaders, string[] removeHeaders)
+    public UpstreamRequestTransformer(bool preserveHost, TimeSpan connectTimeout, KeyValuePair<string, string>[] setHeaders, string[] removeHeaders)
     {
+        _connectTimeout = connectTimeout;
         _preserveHost = preserveHost;
         _setHeaders = setHeaders;
         _removeHeaders = removeHeaders;
@@ -27,6 +29,7 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
     {
         var forwarding = context.Features.GetRequiredFeature<Exchange>();
         proxyRequest.RequestUri = new Uri(forwarding.UpstreamUri);
+        proxyRequest.Options.Set(UpstreamConnector.ConnectTimeout, _connectTimeout);
         await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, cancellationToken);
 
         var headers = proxyRequest.Headers;

@@ -21,7 +21,7 @@ public sealed class Route
             Respond = new FixedResponse(respond.Status, [.. respond.Headers], Encoding.UTF8.GetBytes(respond.Body));
         }
         if (upstream is not null)
-            Transformer = new UpstreamRequestTransformer(upstream.PreserveHost, [.. config.SetHeaders], [.. config.RemoveHeaders]);
+            Transformer = new UpstreamRequestTransformer(upstream.PreserveHost, upstream.ConnectTimeout, [.. config.SetHeaders], [.. config.RemoveHeaders]);
     }
 
     public string Name { get; }
