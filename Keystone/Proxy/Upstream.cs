@@ -9,6 +9,7 @@ namespace Keystone.Proxy;
 public sealed class Upstream
 {
     private readonly ILoadBalancer _balancer;
+    private readonly Target[] _targets;
 
     /// <param name="previous">The same-named upstream of the snapshot being replaced: a target with the same URL keeps its health.</param>
     public Upstream(UpstreamConfig config, Upstream? previous = null)
@@ -19,7 +20,7 @@ public sealed class Upstream
         for (int i = 0; i < targets.Length; i++)
             targets[i] = new Target(config.Name, config.Targets[i].Url, config.Targets[i].Weight,
                 previous?.FindTarget(config.Targets[i].Url), config.Eject, config.CircuitBreaker);
-        Targets = targets;
+        Targets = _targets = targets;
         _balancer = config.Balancer switch
         {
             BalancerKind.LeastRequests => new LeastRequests(targets),
@@ -66,7 +67,7 @@ public sealed class Upstream
         // Panic: health checks and ejections may be wrong (a shared dependency down, a bad check path);
         // trying every target beats refusing everyone. Plain rotation, weights aside.
         uint turn = (uint)Interlocked.Increment(ref _panicTurn);
-        return (Target)Targets[(int)(turn % (uint)Targets.Count)];
+        return _targets[(int)(turn % (uint)_targets.Length)];
     }
 
     /// <summary>Sends to every target when none is in rotation (<c>panic: true</c>).</summary>
