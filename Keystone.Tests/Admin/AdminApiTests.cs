@@ -25,7 +25,7 @@ public sealed class AdminApiTests : IDisposable
             await release.Task.WaitAsync(TimeSpan.FromSeconds(15));
             await context.Response.WriteAsync("done");
         });
-        int closed = AdminHttp.ClosedPort();
+        int closed = Ports.Closed();
         string slowUp = AdminHttp.Unique("slow"), goneUp = AdminHttp.Unique("gone");
         string slowTarget = $"127.0.0.1:{slow.Port}", goneTarget = $"127.0.0.1:{closed}";
         await using var keystone = await KeystoneInstance.StartAsync($$"""

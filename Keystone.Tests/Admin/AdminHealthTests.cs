@@ -34,7 +34,7 @@ public sealed class AdminHealthTests : IDisposable
         TestBackend? first = await TestBackend.StartAsync(Ok);
         FixedPortBackend? second = null;
         int port = first.Port;
-        int unusedPort = AdminHttp.ClosedPort();
+        int unusedPort = Ports.Closed();
         string used = AdminHttp.Unique("used"), unused = AdminHttp.Unique("unused"), target = $"127.0.0.1:{port}";
         try
         {
@@ -106,7 +106,7 @@ public sealed class AdminHealthTests : IDisposable
     [Fact]
     public async Task Ready_ignores_upstreams_no_route_uses()
     {
-        int closed = AdminHttp.ClosedPort();
+        int closed = Ports.Closed();
         string orphan = AdminHttp.Unique("orphan");
         await using var keystone = await KeystoneInstance.StartAsync($$"""
             upstreams:

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Keystone.Tests.Observability;
 
@@ -62,14 +60,6 @@ public static class AdminHttp
     }
 
     /// <summary>A loopback port nothing listens on (bound and released, so the kernel just handed it out).</summary>
-    public static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     /// <summary>A name unique to one test, so its metric label sets are its own in this process-global registry.</summary>
     public static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];

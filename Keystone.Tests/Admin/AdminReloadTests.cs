@@ -105,7 +105,7 @@ public sealed class AdminReloadTests : IDisposable
         await using var keystone = await KeystoneInstance.StartAsync(Routes(old));
         using var admin = keystone.CreateAdminClient();
         var runningListen = keystone.Gateway.Current.Config.Listen.ToList();
-        int otherPort = AdminHttp.ClosedPort();
+        int otherPort = Ports.Closed();
 
         var text = await File.ReadAllTextAsync(keystone.ConfigPath, Cancel);
         Assert.StartsWith("listen: [http://127.0.0.1:0]\n", text);
@@ -130,7 +130,7 @@ public sealed class AdminReloadTests : IDisposable
     private async Task<(KeystoneInstance Keystone, TestBackend Live, string Upstream, string DeadTarget)> StartWithDeadTargetAsync()
     {
         var live = await TestBackend.StartAsync(static context => context.Response.WriteAsync("ok"));
-        int dead = AdminHttp.ClosedPort();
+        int dead = Ports.Closed();
         string up = AdminHttp.Unique("pool");
         var keystone = await KeystoneInstance.StartAsync($$"""
             upstreams:
@@ -157,7 +157,7 @@ public sealed class AdminReloadTests : IDisposable
 
         // Valid YAML, but two routes conflict: only building the snapshot finds that. The file also adds a target.
         var text = await File.ReadAllTextAsync(keystone.ConfigPath, Cancel);
-        string phantom = $"127.0.0.1:{AdminHttp.ClosedPort()}";
+        string phantom = $"127.0.0.1:{Ports.Closed()}";
         Assert.Contains($"\"http://{deadTarget}\"]", text);
         text = text.Replace($"\"http://{deadTarget}\"]", $"\"http://{deadTarget}\", \"http://{phantom}\"]");
         await File.WriteAllTextAsync(keystone.ConfigPath,

@@ -49,14 +49,4 @@ public sealed class DurationsTests
     {
         Assert.False(Durations.TryParse(text, out _));
     }
-
-    [Theory]
-    [InlineData(500, "500ms")]
-    [InlineData(30_000, "30s")]
-    [InlineData(1_500, "1500ms")]
-    [InlineData(120_000, "120s")]
-    public void Formats_whole_seconds_as_s_and_the_rest_as_ms(double milliseconds, string expected)
-    {
-        Assert.Equal(expected, Durations.Format(TimeSpan.FromMilliseconds(milliseconds)));
-    }
 }

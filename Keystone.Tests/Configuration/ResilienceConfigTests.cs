@@ -40,6 +40,10 @@ public sealed class ResilienceConfigTests
     [InlineData("circuit_breaker: { open_for: 10ms }", "4:22: upstream 'app': circuit_breaker open_for must be at least 100ms")]
     [InlineData("circuit_breaker: { half_open_probes: 0 }", "4:42: half_open_probes must be a whole number from 1 to 100, not '0'")]
     [InlineData("circuit_breaker: maybe", "4:22: circuit_breaker must be true or false, not 'maybe'")]
+    [InlineData("retries: 11", "4:14: retries must be a whole number from 0 to 10, not '11'")]
+    [InlineData("panic: sometimes", "4:12: panic must be true or false, not 'sometimes'")]
+    [InlineData("connect_timeout: 5ms", "4:22: connect_timeout must be at least 10ms")]
+    [InlineData("connect_timeout: soon", "4:22: connect_timeout must be a duration")]
     public void Mistakes_are_reported_with_their_location(string keys, string expected)
     {
         var error = Assert.Single(Load(keys).Errors);

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Http;
 using Xunit;
 using Xunit.Abstractions;
@@ -56,10 +54,7 @@ public sealed class ProxyFailureTests : IDisposable
     [Fact]
     public async Task Closed_upstream_port_is_502_json()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int closedPort = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        int closedPort = Ports.Closed();
         await using var keystone = await KeystoneInstance.StartAsync($$"""
             upstreams:
               gone:

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 
 namespace Keystone.Tests.Integration;
 
@@ -16,7 +15,7 @@ public sealed class ProxyResilienceTests
         await using var keystone = await KeystoneInstance.StartAsync($$"""
             upstreams:
               app:
-                targets: ["{{alive.Url}}", "http://127.0.0.1:{{ClosedPort()}}"]
+                targets: ["{{alive.Url}}", "http://127.0.0.1:{{Ports.Closed()}}"]
                 eject: { consecutive_failures: 2, eject_for: 30s }
                 circuit_breaker: false
                 retries: 0 # let the refusals reach the client, so they can be counted
@@ -89,15 +88,6 @@ public sealed class ProxyResilienceTests
         Assert.Equal(Keystone.Proxy.CircuitState.Closed, breaker.State);
         for (int i = 0; i < 5; i++)
             Assert.Equal(200, (int)(await keystone.Client.GetAsync("/x", cts.Token)).StatusCode);
-    }
-
-    private static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }
 

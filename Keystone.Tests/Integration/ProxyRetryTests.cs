@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 
 namespace Keystone.Tests.Integration;
 
@@ -26,7 +25,7 @@ public sealed class ProxyRetryTests
             Interlocked.Increment(ref hits);
             return Task.CompletedTask;
         });
-        await using var keystone = await KeystoneInstance.StartAsync(Config(alive.Url, ClosedPort()));
+        await using var keystone = await KeystoneInstance.StartAsync(Config(alive.Url, Ports.Closed()));
 
         for (int i = 0; i < 10; i++)
         {
@@ -45,7 +44,7 @@ public sealed class ProxyRetryTests
             Interlocked.Increment(ref hits);
             return Task.CompletedTask;
         });
-        await using var keystone = await KeystoneInstance.StartAsync(Config(alive.Url, ClosedPort()));
+        await using var keystone = await KeystoneInstance.StartAsync(Config(alive.Url, Ports.Closed()));
 
         int refused = 0;
         for (int i = 0; i < 4; i++)
@@ -61,7 +60,7 @@ public sealed class ProxyRetryTests
     public async Task Retries_zero_turns_retrying_off()
     {
         await using var alive = await TestBackend.StartEchoAsync();
-        await using var keystone = await KeystoneInstance.StartAsync(Config(alive.Url, ClosedPort(), "retries: 0"));
+        await using var keystone = await KeystoneInstance.StartAsync(Config(alive.Url, Ports.Closed(), "retries: 0"));
 
         int refused = 0;
         for (int i = 0; i < 4; i++)
@@ -75,7 +74,7 @@ public sealed class ProxyRetryTests
     [Fact]
     public async Task A_single_dead_target_is_not_retried_onto_itself()
     {
-        int port = ClosedPort();
+        int port = Ports.Closed();
         await using var keystone = await KeystoneInstance.StartAsync($$"""
             upstreams:
               app: { targets: ["http://127.0.0.1:{{port}}"], eject: false, circuit_breaker: false }
@@ -85,14 +84,5 @@ public sealed class ProxyRetryTests
         using var response = await keystone.Client.GetAsync("/x");
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Contains("upstream refused or reset the connection", await response.Content.ReadAsStringAsync());
-    }
-
-    private static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

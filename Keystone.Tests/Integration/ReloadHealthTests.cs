@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 
 namespace Keystone.Tests.Integration;
 
@@ -12,7 +11,7 @@ public sealed class ReloadHealthTests
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await using var alive = await TestBackend.StartEchoAsync("alive");
-        int deadPort = ClosedPort();
+        int deadPort = Ports.Closed();
         var upstream = $"reload-health-{Guid.NewGuid():N}"[..24];
         string Config(string extraRoute) => $$"""
             upstreams:
@@ -55,14 +54,5 @@ public sealed class ReloadHealthTests
         var metrics = await admin.GetStringAsync("/metrics", cts.Token);
         Assert.Contains($"keystone_upstream_target_healthy{{upstream=\"{upstream}\",target=\"{new Uri(alive.Url).Authority}\"}} 1", metrics);
         Assert.DoesNotContain($"target=\"127.0.0.1:{deadPort}\"}} 0", metrics);
-    }
-
-    private static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

@@ -59,7 +59,7 @@ public sealed class MetricsExpositionTests : IDisposable
         var id = Guid.NewGuid().ToString("N")[..10];
         string routeA = $"a-{id}", routeP = $"p-{id}", routeD = $"d-{id}", up = $"up-{id}", down = $"down-{id}";
         await using var backend = await TestBackend.StartEchoAsync();
-        int closedPort = AdminHttp.ClosedPort();
+        int closedPort = Ports.Closed();
         string upTarget = $"127.0.0.1:{backend.Port}", downTarget = $"127.0.0.1:{closedPort}";
 
         var before = await CurrentAsync(Cancel);

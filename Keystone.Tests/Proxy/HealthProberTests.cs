@@ -79,7 +79,7 @@ public sealed class HealthProberTests : IDisposable
     [Fact]
     public async Task Http_check_of_a_closed_port_fails_with_connect_refused()
     {
-        int port = ClosedPort();
+        int port = Ports.Closed();
         await using var prober = new HealthProber(new LogLines());
         var upstream = UpstreamOf($"http://127.0.0.1:{port}", Http("/healthz"));
 
@@ -98,7 +98,7 @@ public sealed class HealthProberTests : IDisposable
         {
             int open = ((IPEndPoint)listener.LocalEndpoint).Port;
             var listening = UpstreamOf($"http://127.0.0.1:{open}", Tcp()).Targets[0];
-            var closed = UpstreamOf($"http://127.0.0.1:{ClosedPort()}", Tcp()).Targets[0];
+            var closed = UpstreamOf($"http://127.0.0.1:{Ports.Closed()}", Tcp()).Targets[0];
 
             var pass = await HealthProber.ConnectAsync(listening, TimeSpan.FromSeconds(1), _timeout.Token);
             var fail = await HealthProber.ConnectAsync(closed, TimeSpan.FromSeconds(1), _timeout.Token);
@@ -177,7 +177,7 @@ public sealed class HealthProberTests : IDisposable
         await using var slow = await TestBackend.StartAsync(context => Task.Delay(150, context.RequestAborted));
         await using var prober = new HealthProber(new LogLines());
         var passing = UpstreamOf(slow.Url, Http("/healthz", timeoutMs: 2000));
-        var refused = UpstreamOf($"http://127.0.0.1:{ClosedPort()}", Tcp());
+        var refused = UpstreamOf($"http://127.0.0.1:{Ports.Closed()}", Tcp());
 
         prober.Start([passing, refused]);
         await WaitUntil(() => passing.Targets[0].Health.LastCheckedAt is not null && refused.Targets[0].Health.LastCheckedAt is not null, "both targets checked");
@@ -301,14 +301,6 @@ public sealed class HealthProberTests : IDisposable
         new(null, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), 1, 1, 0);
 
     /// <summary>A port nothing listens on: bound, read, released.</summary>
-    private static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     private async Task WaitUntil(Func<bool> condition, string what)
     {

@@ -53,7 +53,7 @@ public static class ConfigLoader
         reader.RejectUnknownKeys(root, "the config file", TopLevelKeys);
 
         var listen = ReadListen(reader, root);
-        var shutdown = YamlNodeReader.Get(root, "shutdown_timeout") is { } st ? reader.Duration(st, "shutdown_timeout") ?? default : TimeSpan.FromSeconds(30);
+        var shutdown = reader.DurationOr(root, "shutdown_timeout", TimeSpan.FromSeconds(30));
         var declaredUpstreams = new HashSet<string>(StringComparer.Ordinal);
         var upstreams = ReadUpstreams(reader, root, declaredUpstreams);
         var routes = new RouteReader(reader).ReadAll(root);
@@ -129,7 +129,7 @@ public static class ConfigLoader
                 Eject = ResilienceReader.ReadEject(reader, body, name),
                 ConnectTimeout = ReadConnectTimeout(reader, body),
                 Panic = YamlNodeReader.Get(body, "panic") is { } p && reader.Bool(p, "panic") == true,
-                Retries = YamlNodeReader.Get(body, "retries") is { } r ? reader.Int(r, "retries", 0, 10) ?? 1 : 1,
+                Retries = reader.IntOr(body, "retries", 1, 0, 10),
                 CircuitBreaker = ResilienceReader.ReadCircuitBreaker(reader, body, name),
             });
         }
@@ -201,7 +201,7 @@ public static class ConfigLoader
                     continue;
                 }
                 urlNode = u;
-                if (YamlNodeReader.Get(map, "weight") is { } w) weight = reader.Int(w, "weight", 1, 1000) ?? 1;
+                weight = reader.IntOr(map, "weight", 1, 1, 1000);
             }
             var text = reader.Text(urlNode, "target url");
             if (text is null) continue;

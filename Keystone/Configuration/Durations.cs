@@ -22,9 +22,4 @@ public static class Durations
         value = TimeSpan.FromMilliseconds(ms);
         return true;
     }
-
-    public static string Format(TimeSpan value) =>
-        value.TotalMilliseconds < 1000 || value.Milliseconds != 0
-            ? $"{value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)}ms"
-            : $"{value.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s";
 }

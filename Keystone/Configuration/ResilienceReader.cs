@@ -13,9 +13,9 @@ internal static class ResilienceReader
     {
         var d = PassiveEjectionConfig.Default;
         if (Block(reader, upstream, "eject", name, EjectKeys, out var map) is { } enabled) return enabled ? d : null;
-        int failures = Int(reader, map!, "consecutive_failures", d.ConsecutiveFailures, 1, 1000);
-        var ejectFor = Duration(reader, map!, "eject_for", d.EjectFor);
-        var maxEjectFor = Duration(reader, map!, "max_eject_for", TimeSpan.FromTicks(Math.Max(d.MaxEjectFor.Ticks, ejectFor.Ticks)));
+        int failures = reader.IntOr(map!, "consecutive_failures", d.ConsecutiveFailures, 1, 1000);
+        var ejectFor = reader.DurationOr(map!, "eject_for", d.EjectFor);
+        var maxEjectFor = reader.DurationOr(map!, "max_eject_for", TimeSpan.FromTicks(Math.Max(d.MaxEjectFor.Ticks, ejectFor.Ticks)));
         bool on5xx = YamlNodeReader.Get(map!, "on_5xx") is { } n && reader.Bool(n, "on_5xx") == true;
         if (ejectFor <= TimeSpan.Zero) reader.Error(map!, $"upstream '{name}': eject_for must be greater than zero");
         if (maxEjectFor < ejectFor) reader.Error(map!, $"upstream '{name}': max_eject_for must be at least eject_for");
@@ -26,10 +26,10 @@ internal static class ResilienceReader
     {
         var d = CircuitBreakerConfig.Default;
         if (Block(reader, upstream, "circuit_breaker", name, BreakerKeys, out var map) is { } enabled) return enabled ? d : null;
-        int failures = Int(reader, map!, "failures", d.FailureThreshold, 1, 1000);
-        var window = Duration(reader, map!, "window", d.Window);
-        var openFor = Duration(reader, map!, "open_for", d.OpenFor);
-        int probes = Int(reader, map!, "half_open_probes", d.HalfOpenProbes, 1, 100);
+        int failures = reader.IntOr(map!, "failures", d.FailureThreshold, 1, 1000);
+        var window = reader.DurationOr(map!, "window", d.Window);
+        var openFor = reader.DurationOr(map!, "open_for", d.OpenFor);
+        int probes = reader.IntOr(map!, "half_open_probes", d.HalfOpenProbes, 1, 100);
         if (window < TimeSpan.FromMilliseconds(100)) reader.Error(map!, $"upstream '{name}': circuit_breaker window must be at least 100ms");
         if (openFor < TimeSpan.FromMilliseconds(100)) reader.Error(map!, $"upstream '{name}': circuit_breaker open_for must be at least 100ms");
         return new CircuitBreakerConfig(failures, window, openFor, probes);
@@ -46,10 +46,4 @@ internal static class ResilienceReader
         reader.RejectUnknownKeys(map, $"{key} of upstream '{name}'", keys);
         return null;
     }
-
-    private static int Int(YamlNodeReader reader, YamlMappingNode map, string key, int fallback, int min, int max) =>
-        YamlNodeReader.Get(map, key) is { } node ? reader.Int(node, key, min, max) ?? fallback : fallback;
-
-    private static TimeSpan Duration(YamlNodeReader reader, YamlMappingNode map, string key, TimeSpan fallback) =>
-        YamlNodeReader.Get(map, key) is { } node ? reader.Duration(node, key) ?? fallback : fallback;
 }

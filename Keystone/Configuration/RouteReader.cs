@@ -146,7 +146,7 @@ internal sealed class RouteReader
         var map = _reader.Mapping(node, $"{what}: respond");
         if (map is null) return null;
         _reader.RejectUnknownKeys(map, $"{what}: respond", RespondKeys);
-        var status = YamlNodeReader.Get(map, "status") is { } s ? _reader.Int(s, "status", 100, 599) ?? 200 : 200;
+        var status = _reader.IntOr(map, "status", 200, 100, 599);
         var body = YamlNodeReader.Get(map, "body") is { } b ? _reader.Text(b, "body") ?? "" : "";
         if (body.Length > 0 && !FixedResponseAllowsBody(status))
             _reader.Error(YamlNodeReader.Get(map, "body")!, $"{what}: a {status} response cannot have a body");

@@ -79,17 +79,14 @@ internal static class SettingsReader
             if (!text.StartsWith('/')) reader.Error(p, $"health path '{text}' must start with '/'");
             path = text;
         }
-        var interval = Duration(reader, map, "interval", TimeSpan.FromSeconds(5));
-        var timeout = Duration(reader, map, "timeout", TimeSpan.FromSeconds(2));
+        var interval = reader.DurationOr(map, "interval", TimeSpan.FromSeconds(5));
+        var timeout = reader.DurationOr(map, "timeout", TimeSpan.FromSeconds(2));
         if (interval < TimeSpan.FromMilliseconds(100)) reader.Error(map, "health interval must be at least 100ms");
         if (timeout <= TimeSpan.Zero || timeout > interval) reader.Error(map, "health timeout must be above zero and no longer than the interval");
-        int healthy = YamlNodeReader.Get(map, "healthy_threshold") is { } h ? reader.Int(h, "healthy_threshold", 1, 100) ?? 2 : 2;
-        int unhealthy = YamlNodeReader.Get(map, "unhealthy_threshold") is { } u ? reader.Int(u, "unhealthy_threshold", 1, 100) ?? 2 : 2;
-        int expect = YamlNodeReader.Get(map, "expect_status") is { } e ? reader.Int(e, "expect_status", 100, 599) ?? 0 : 0;
+        int healthy = reader.IntOr(map, "healthy_threshold", 2, 1, 100);
+        int unhealthy = reader.IntOr(map, "unhealthy_threshold", 2, 1, 100);
+        int expect = reader.IntOr(map, "expect_status", 0, 100, 599);
         if (expect != 0 && path is null) reader.Error(map, "expect_status needs a health 'path' (without one the check is a TCP connect)");
         return new HealthCheckConfig(path, interval, timeout, healthy, unhealthy, expect);
     }
-
-    private static TimeSpan Duration(YamlNodeReader reader, YamlMappingNode map, string key, TimeSpan fallback) =>
-        YamlNodeReader.Get(map, key) is { } node ? reader.Duration(node, key) ?? fallback : fallback;
 }

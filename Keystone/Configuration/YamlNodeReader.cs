@@ -118,6 +118,14 @@ internal sealed class YamlNodeReader
         return null;
     }
 
+    /// <summary><paramref name="key"/> of <paramref name="map"/> as a whole number, or <paramref name="fallback"/> when absent or wrong.</summary>
+    public int IntOr(YamlMappingNode map, string key, int fallback, int min, int max) =>
+        Get(map, key) is { } node ? Int(node, key, min, max) ?? fallback : fallback;
+
+    /// <summary><paramref name="key"/> of <paramref name="map"/> as a duration, or <paramref name="fallback"/> when absent or wrong.</summary>
+    public TimeSpan DurationOr(YamlMappingNode map, string key, TimeSpan fallback) =>
+        Get(map, key) is { } node ? Duration(node, key) ?? fallback : fallback;
+
     /// <summary>A list of strings; a single scalar is accepted as a one-item list.</summary>
     public List<(string Value, YamlNode Node)> StringList(YamlNode node, string what)
     {
