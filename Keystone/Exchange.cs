@@ -21,6 +21,12 @@ public sealed class Exchange
     public Route? Route { get; set; }
     public Target? Target { get; set; }
 
+    /// <summary>The upstream the request is forwarded to: the route's, or another one a script picked.</summary>
+    public Upstream? Upstream { get; set; }
+
+    /// <summary>What the route's scripts see and changed; null on routes without scripts.</summary>
+    internal Scripting.ScriptCall? Script { get; set; }
+
     /// <summary>The absolute URI sent upstream; set before forwarding.</summary>
     public string UpstreamUri { get; set; } = "";
 

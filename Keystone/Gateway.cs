@@ -3,6 +3,7 @@ using Keystone.Admin;
 using Keystone.Observability;
 using Keystone.Proxy;
 using Keystone.Routing;
+using Keystone.Scripting;
 using Microsoft.AspNetCore.Http.Features;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -79,11 +80,48 @@ public sealed class Gateway
 
         var route = match.Value!;
         exchange.Route = route;
+        if (route.Scripts is { } scripts)
+            return ScriptedAsync(context, snapshot, route, scripts, upstreamPath, exchange);
         if (route.Respond is { } fixedResponse)
             return WriteFixedResponse(context, fixedResponse, requestId);
         if (upstreamPath is null)
             return ErrorResponse.WriteAsync(context, 400, "bad path", requestId);
-        return ForwardAsync(context, route, upstreamPath, exchange);
+        return ForwardAsync(context, route, route.Upstream!, upstreamPath, exchange);
+    }
+
+    /// <summary>A route with Lua: hooks may answer, rewrite or re-target the request before it is forwarded.</summary>
+    private async Task ScriptedAsync(HttpContext context, Snapshot snapshot, Route route, RouteScripts scripts, string? upstreamPath, Exchange exchange)
+    {
+        var call = new ScriptCall(context, snapshot.Routes, snapshot.Upstreams, route, exchange.RequestId);
+        exchange.Script = call;
+        if ((scripts.OnRequest.Length > 0 || scripts.IsHandler) && !await ScriptStage.ReadBodyAsync(call, snapshot.Config.Lua.MaxBody))
+        {
+            await ErrorResponse.WriteAsync(context, 413, "request body too large", exchange.RequestId);
+            return;
+        }
+        switch (ScriptStage.RunRequest(call, scripts, out var failure))
+        {
+            case ScriptVerdict.Failed:
+                context.Response.Clear();
+                await ErrorResponse.WriteAsync(context, 500, failure!, exchange.RequestId);
+                return;
+            case ScriptVerdict.Answered:
+                await ReplyReader.WriteAsync(call);
+                return;
+        }
+        if (route.Respond is { } fixedResponse)
+        {
+            await WriteFixedResponse(context, fixedResponse, exchange.RequestId);
+            return;
+        }
+        var path = call.Path ?? upstreamPath;
+        if (path is null)
+        {
+            await ErrorResponse.WriteAsync(context, 400, "bad path", exchange.RequestId);
+            return;
+        }
+        ScriptStage.PrepareUpstreamBody(call);
+        await ForwardAsync(context, route, call.EffectiveUpstream!, path, exchange);
     }
 
     /// <summary>Finds the route and, for proxied routes, the path to send upstream (null when it would climb out).</summary>
@@ -143,9 +181,8 @@ public sealed class Gateway
         return response.Body.WriteAsync(fixedResponse.Body).AsTask();
     }
 
-    private async Task ForwardAsync(HttpContext context, Route route, string upstreamPath, Exchange exchange)
+    private async Task ForwardAsync(HttpContext context, Route route, Upstream upstream, string upstreamPath, Exchange exchange)
     {
-        var upstream = route.Upstream!;
         int retriesLeft = IsSafeToRetry(context.Request) ? upstream.Retries : 0;
         Target? previous = null;
         var error = ForwarderError.None;
@@ -160,7 +197,7 @@ public sealed class Gateway
             // A retry goes to another target or not at all; the client then learns why the first try failed.
             if (target is not null && target != previous)
             {
-                error = await SendAsync(context, route, target, permit, upstreamPath, exchange);
+                error = await SendAsync(context, route, upstream, target, permit, upstreamPath, exchange);
                 if (error == ForwarderError.None) return;
                 if (!RequestObserver.IsClientSide(error)) target.LastError = error.ToString();
                 if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested) return;
@@ -210,11 +247,12 @@ public sealed class Gateway
         return (null, default);
     }
 
-    private async Task<ForwarderError> SendAsync(HttpContext context, Route route, Target target, CircuitPermit permit, string upstreamPath, Exchange exchange)
+    private async Task<ForwarderError> SendAsync(HttpContext context, Route route, Upstream upstream, Target target, CircuitPermit permit, string upstreamPath, Exchange exchange)
     {
-        var upstream = route.Upstream!;
         exchange.Target = target;
-        exchange.UpstreamUri = string.Concat(target.Origin, target.BasePath, upstreamPath, context.Request.QueryString.Value);
+        exchange.Upstream = upstream;
+        var query = exchange.Script?.QueryString is { } q ? (q.Length == 0 ? "" : "?" + q) : context.Request.QueryString.Value;
+        exchange.UpstreamUri = string.Concat(target.Origin, target.BasePath, upstreamPath, query);
         context.Features.Set(exchange);
 
         long started = Stopwatch.GetTimestamp();

@@ -55,6 +55,7 @@ public sealed class GatewayHost : IAsyncDisposable
         traffic.Services.AddHttpForwarder();
         var trafficApp = traffic.Build();
         var log = trafficApp.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Keystone");
+        Scripting.ScriptLog.Logger = trafficApp.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Keystone.Lua");
 
         var accessLog = AccessLog.Create(config.AccessLog, static () => GatewayMetrics.AccessLogDropped.Inc());
         var observer = config.Metrics || accessLog is not null ? new RequestObserver(config.Metrics, accessLog) : null;

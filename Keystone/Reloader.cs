@@ -73,8 +73,10 @@ public sealed class Reloader : IAsyncDisposable
             var oldProber = _prober;
             var previous = _gateway.Current;
             _prober = StartProber(next);
-            _gateway.Swap(next);
+            // Activated first, so the new snapshot's Lua states are warm before its first request.
             next.Activate();
+            _gateway.Swap(next);
+            previous.Pool?.Retire();
             ForgetRemovedTargets(previous, next);
             _ = oldProber.DisposeAsync().AsTask();
             LastErrors = [];

@@ -1,6 +1,7 @@
 using Keystone.Configuration;
 using Keystone.Proxy;
 using Keystone.Routing;
+using Keystone.Scripting;
 
 namespace Keystone;
 
@@ -10,8 +11,9 @@ namespace Keystone;
 /// </summary>
 public sealed class Snapshot
 {
-    private Snapshot(GatewayConfig config, RouteTable<Route> routes, Dictionary<string, Upstream> upstreams)
+    private Snapshot(GatewayConfig config, RouteTable<Route> routes, Dictionary<string, Upstream> upstreams, LuaStatePool? pool)
     {
+        Pool = pool;
         Config = config;
         Routes = routes;
         Upstreams = upstreams;
@@ -28,9 +30,15 @@ public sealed class Snapshot
     /// <summary>Upstreams some route forwards to: the ones readiness depends on.</summary>
     public IReadOnlySet<string> UsedUpstreams { get; }
 
+    /// <summary>The Lua states of this snapshot's scripts; null when the scripts folder holds none.</summary>
+    internal LuaStatePool? Pool { get; }
+
+    internal ScriptSet? Scripts => Pool?.Scripts;
+
     /// <summary>Called once this snapshot serves traffic: starts the metrics that only live targets report.</summary>
     public void Activate()
     {
+        Pool?.Warm(Config.Lua.States);
         foreach (var upstream in Upstreams.Values)
             foreach (var target in upstream.Targets)
                 target.Activate();
@@ -48,7 +56,10 @@ public sealed class Snapshot
             upstreams[u.Name] = new Upstream(u, before);
         }
 
+        var scripts = ScriptSet.Load(config.Lua, previous?.Scripts, errors);
+        var pool = scripts is null ? null : new LuaStatePool(scripts);
         var table = new RouteTable<Route>();
+        var globalHooks = RouteScriptsResolver.Global(config.Lua.GlobalHooks, pool, errors);
         foreach (var rc in config.Routes)
         {
             Upstream? upstream = null;
@@ -57,13 +68,14 @@ public sealed class Snapshot
                 errors.Add(new ConfigError(rc.Location, $"route '{rc.Name}' uses unknown upstream '{rc.Upstream}'"));
                 continue;
             }
-            var route = new Route(rc, upstream);
+            var route = new Route(rc, upstream) { Scripts = RouteScriptsResolver.Resolve(rc, globalHooks, pool, errors) };
             if (rc.Hosts.Count == 0)
                 AddOrReport(table, null, rc, route, errors);
             foreach (var host in rc.Hosts)
                 AddOrReport(table, host, rc, route, errors);
         }
-        return errors.Count == 0 ? new Snapshot(config, table, upstreams) : null;
+        if (pool is not null) RouteScriptsResolver.AddScriptRoutes(table, pool, globalHooks, errors);
+        return errors.Count == 0 ? new Snapshot(config, table, upstreams, pool) : null;
     }
 
     private static void AddOrReport(RouteTable<Route> table, string? host, RouteConfig rc, Route route, List<ConfigError> errors)

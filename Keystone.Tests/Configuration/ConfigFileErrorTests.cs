@@ -148,7 +148,7 @@ public sealed class ConfigFileErrorTests
         var error = SingleError("completely_unrelated: 1");
 
         Assert.Equal(At(1, 1)
-            + "unknown key 'completely_unrelated' in the config file (expected one of: listen, shutdown_timeout, upstreams, routes, tenants, admin, access_log, metrics, log_format, log_level)",
+            + "unknown key 'completely_unrelated' in the config file (expected one of: listen, shutdown_timeout, upstreams, routes, tenants, admin, access_log, metrics, log_format, log_level, lua)",
             error);
     }
 

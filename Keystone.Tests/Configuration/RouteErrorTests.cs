@@ -85,7 +85,7 @@ public sealed class RouteErrorTests
                 respond: {status: 204}
             """);
 
-        Assert.Equal(At(5, 5) + "route 'users' needs exactly one of 'upstream' or 'respond'", error);
+        Assert.Equal(At(5, 5) + "route 'users' needs exactly one of 'upstream', 'respond' or 'handler'", error);
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public sealed class RouteErrorTests
                 path: /users
             """);
 
-        Assert.Equal(At(2, 5) + "route 'users' needs exactly one of 'upstream' or 'respond'", error);
+        Assert.Equal(At(2, 5) + "route 'users' needs exactly one of 'upstream', 'respond' or 'handler'", error);
     }
 
     [Theory]

@@ -14,7 +14,7 @@ public static class ConfigLoader
 {
     public const string DefaultListen = "http://0.0.0.0:8080";
     private static readonly string[] TopLevelKeys =
-        ["listen", "shutdown_timeout", "upstreams", "routes", "tenants", "admin", "access_log", "metrics", "log_format", "log_level"];
+        ["listen", "shutdown_timeout", "upstreams", "routes", "tenants", "admin", "access_log", "metrics", "log_format", "log_level", "lua"];
     private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health", "balancer", "hash_on", "eject", "circuit_breaker", "retries", "panic", "connect_timeout"];
     private static readonly string[] TargetKeys = ["url", "weight"];
 
@@ -59,7 +59,7 @@ public static class ConfigLoader
         var routes = new RouteReader(reader).ReadAll(root);
         CrossCheck(reader, declaredUpstreams, routes);
 
-        var config = SettingsReader.Apply(reader, root, new GatewayConfig(file, listen, shutdown, upstreams, routes));
+        var config = SettingsReader.Apply(reader, root, new GatewayConfig(file, listen, shutdown, upstreams, routes)) with { Lua = LuaReader.Read(reader, root) };
         // Checks run section by section; the user reads the file top to bottom.
         var errors = reader.Errors.OrderBy(e => e.Location.Line).ThenBy(e => e.Location.Column).ToList();
         return new ConfigLoadResult(errors.Count == 0 ? config : null, errors);

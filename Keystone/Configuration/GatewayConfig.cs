@@ -20,6 +20,8 @@ public sealed record GatewayConfig(
 
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    public LuaConfig Lua { get; init; } = LuaConfig.Default;
 }
 
 public enum LogFormat { Text, Json }
@@ -100,7 +102,17 @@ public sealed record RouteConfig(
     string? Rewrite,
     IReadOnlyList<KeyValuePair<string, string>> SetHeaders,
     IReadOnlyList<string> RemoveHeaders,
-    SourceLocation Location);
+    SourceLocation Location)
+{
+    /// <summary>Hooks in the order they run: tenant hooks first, then the route's own.</summary>
+    public IReadOnlyList<HookConfig> Hooks { get; init; } = [];
+
+    /// <summary>The script whose <c>handle(req)</c> answers this route, instead of an upstream.</summary>
+    public string? Handler { get; init; }
+
+    /// <summary>Read the whole upstream response so <c>on_response</c> hooks can see and change <c>res.body</c>.</summary>
+    public bool BufferResponse { get; init; }
+}
 
 /// <summary>A fixed answer written by Keystone itself.</summary>
 public sealed record RespondConfig(int Status, IReadOnlyList<KeyValuePair<string, string>> Headers, string Body);

@@ -7,8 +7,9 @@ namespace Keystone.Configuration;
 internal sealed class RouteReader
 {
     private static readonly string[] RouteKeys =
-        ["name", "host", "path", "methods", "upstream", "respond", "strip_prefix", "rewrite", "set_headers", "remove_headers"];
-    private static readonly string[] TenantKeys = ["name", "hosts", "path_prefix", "routes"];
+        ["name", "host", "path", "methods", "upstream", "respond", "handler", "strip_prefix", "rewrite", "set_headers", "remove_headers",
+            "hooks", "buffer_response"];
+    private static readonly string[] TenantKeys = ["name", "hosts", "path_prefix", "routes", "hooks"];
     private static readonly string[] RespondKeys = ["status", "headers", "body"];
     private static readonly string[] UpstreamOnlyKeys = ["strip_prefix", "rewrite", "set_headers", "remove_headers"];
 
@@ -23,7 +24,7 @@ internal sealed class RouteReader
     {
         var routes = new List<RouteConfig>();
         if (YamlNodeReader.Get(root, "routes") is { } node && !_reader.IsNull(node))
-            ReadRouteList(node, tenant: null, tenantHosts: [], prefix: "", routes);
+            ReadRouteList(node, tenant: null, tenantHosts: [], prefix: "", tenantHooks: [], routes);
         if (YamlNodeReader.Get(root, "tenants") is { } tenants && !_reader.IsNull(tenants))
             ReadTenants(tenants, routes);
         return routes;
@@ -51,14 +52,15 @@ internal sealed class RouteReader
                 if (!text.StartsWith('/') || prefix.Contains('{') || prefix.Contains('*'))
                     _reader.Error(p, $"path_prefix '{text}' must start with '/' and contain no parameters");
             }
+            var hooks = YamlNodeReader.Get(map, "hooks") is { } hk ? LuaReader.ReadHooks(_reader, hk, $"hooks of tenant '{name}'") : [];
             if (YamlNodeReader.Get(map, "routes") is { } r)
-                ReadRouteList(r, name, hosts, prefix, routes);
+                ReadRouteList(r, name, hosts, prefix, hooks, routes);
             else
                 _reader.Error(map, $"tenant '{name}' has no routes");
         }
     }
 
-    private void ReadRouteList(YamlNode node, string? tenant, List<string> tenantHosts, string prefix, List<RouteConfig> routes)
+    private void ReadRouteList(YamlNode node, string? tenant, List<string> tenantHosts, string prefix, List<HookConfig> tenantHooks, List<RouteConfig> routes)
     {
         var seq = _reader.Sequence(node, "routes");
         if (seq is null) return;
@@ -66,12 +68,12 @@ internal sealed class RouteReader
         {
             var map = _reader.Mapping(item, "a route");
             if (map is null) continue;
-            var route = ReadRoute(map, tenant, tenantHosts, prefix);
+            var route = ReadRoute(map, tenant, tenantHosts, prefix, tenantHooks);
             if (route is not null) routes.Add(route);
         }
     }
 
-    private RouteConfig? ReadRoute(YamlMappingNode map, string? tenant, List<string> tenantHosts, string prefix)
+    private RouteConfig? ReadRoute(YamlMappingNode map, string? tenant, List<string> tenantHosts, string prefix, List<HookConfig> tenantHooks)
     {
         _reader.RejectUnknownKeys(map, "a route", RouteKeys);
         var name = RequiredName(map, "route");
@@ -100,14 +102,20 @@ internal sealed class RouteReader
         var upstream = YamlNodeReader.Get(map, "upstream") is { } u ? _reader.Text(u, "upstream") : null;
         var respondNode = YamlNodeReader.Get(map, "respond");
         var respond = respondNode is null ? null : ReadRespond(respondNode, what);
-        if ((YamlNodeReader.Get(map, "upstream") is null) == (respondNode is null))
-            _reader.Error(map, $"{what} needs exactly one of 'upstream' or 'respond'");
+        var handlerNode = YamlNodeReader.Get(map, "handler");
+        var handler = handlerNode is null ? null : _reader.Text(handlerNode, "handler");
+        int answers = (YamlNodeReader.Get(map, "upstream") is null ? 0 : 1) + (respondNode is null ? 0 : 1) + (handlerNode is null ? 0 : 1);
+        if (answers != 1)
+            _reader.Error(map, $"{what} needs exactly one of 'upstream', 'respond' or 'handler'");
+        var hooks = new List<HookConfig>(tenantHooks);
+        if (YamlNodeReader.Get(map, "hooks") is { } hooksNode) hooks.AddRange(LuaReader.ReadHooks(_reader, hooksNode, $"hooks of {what}"));
+        var buffer = YamlNodeReader.Get(map, "buffer_response") is { } b && _reader.Bool(b, "buffer_response") == true;
 
         var stripPrefix = ReadStripPrefix(map, path, prefix, what);
         var rewrite = ReadRewrite(map, path, what);
         if (stripPrefix is not null && rewrite is not null)
             _reader.Error(map, $"{what}: use either 'strip_prefix' or 'rewrite', not both");
-        if (respondNode is not null)
+        if (respondNode is not null || handlerNode is not null)
             foreach (var upstreamOnly in UpstreamOnlyKeys)
                 if (YamlNodeReader.Get(map, upstreamOnly) is { } n)
                     _reader.Error(n, $"{what}: '{upstreamOnly}' only applies to routes with an upstream");
@@ -124,7 +132,12 @@ internal sealed class RouteReader
         if (name is null || path is null) return null;
         var fullName = tenant is null ? name : $"{tenant}/{name}";
         return new RouteConfig(fullName, tenant, hosts, path, methods, upstream, respond, stripPrefix, rewrite,
-            setHeaders, removeHeaders, _reader.Locate(map));
+            setHeaders, removeHeaders, _reader.Locate(map))
+        {
+            Hooks = hooks,
+            Handler = handler,
+            BufferResponse = buffer,
+        };
     }
 
     private MethodSet ReadMethods(YamlNode node)

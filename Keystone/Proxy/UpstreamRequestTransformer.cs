@@ -12,30 +12,30 @@ namespace Keystone.Proxy;
 /// </summary>
 public sealed class UpstreamRequestTransformer : HttpTransformer
 {
-    private readonly bool _preserveHost;
-    private readonly TimeSpan _connectTimeout;
     private readonly KeyValuePair<string, string>[] _setHeaders;
     private readonly string[] _removeHeaders;
+    private readonly bool _bufferResponse;
 
-    public UpstreamRequestTransformer(bool preserveHost, TimeSpan connectTimeout, KeyValuePair<string, string>[] setHeaders, string[] removeHeaders)
+    public UpstreamRequestTransformer(KeyValuePair<string, string>[] setHeaders, string[] removeHeaders, bool bufferResponse = false)
     {
-        _connectTimeout = connectTimeout;
-        _preserveHost = preserveHost;
         _setHeaders = setHeaders;
         _removeHeaders = removeHeaders;
+        _bufferResponse = bufferResponse;
     }
 
     public override async ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
         var forwarding = context.Features.GetRequiredFeature<Exchange>();
         proxyRequest.RequestUri = new Uri(forwarding.UpstreamUri);
-        proxyRequest.Options.Set(UpstreamConnector.ConnectTimeout, _connectTimeout);
+        // The upstream is the route's, or another one a script chose: its settings apply.
+        var upstream = forwarding.Upstream!;
+        proxyRequest.Options.Set(UpstreamConnector.ConnectTimeout, upstream.ConnectTimeout);
         await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, cancellationToken);
 
         var headers = proxyRequest.Headers;
         // The typed Host setter throws on values Kestrel accepts (a..b); the upstream, not us, judges the name.
         headers.Remove(HeaderNames.Host);
-        if (_preserveHost && context.Request.Host.HasValue)
+        if (upstream.PreserveHost && context.Request.Host.HasValue)
             headers.TryAddWithoutValidation(HeaderNames.Host, context.Request.Host.Value);
 
         // X-Forwarded-For grows hop by hop, like nginx's $proxy_add_x_forwarded_for; Proto and Host describe this hop only.
@@ -55,6 +55,8 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
             if (IsContentHeader(name)) proxyRequest.Content?.Headers.Remove(name);
             else headers.Remove(name);
         }
+        // Scripts see the body as the client will: not compressed by the upstream.
+        if (_bufferResponse) headers.Remove(HeaderNames.AcceptEncoding);
         foreach (var (name, value) in _setHeaders)
         {
             if (IsContentHeader(name))
@@ -72,8 +74,11 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
     public override async ValueTask<bool> TransformResponseAsync(HttpContext context, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
         var copyBody = await base.TransformResponseAsync(context, proxyResponse, cancellationToken);
+        var exchange = context.Features.GetRequiredFeature<Exchange>();
         // The upstream may echo the id back; the client sees exactly one.
-        context.Response.Headers[Observability.RequestId.Header] = context.Features.GetRequiredFeature<Exchange>().RequestId;
+        context.Response.Headers[Observability.RequestId.Header] = exchange.RequestId;
+        if (proxyResponse is not null && exchange.Script is { } call && call.Route.Scripts is { HasResponsePhase: true } scripts)
+            return await Scripting.ScriptStage.RunResponseAsync(call, scripts, proxyResponse, cancellationToken);
         return copyBody;
     }
 

@@ -21,7 +21,7 @@ public sealed class Route
             Respond = new FixedResponse(respond.Status, [.. respond.Headers], Encoding.UTF8.GetBytes(respond.Body));
         }
         if (upstream is not null)
-            Transformer = new UpstreamRequestTransformer(upstream.PreserveHost, upstream.ConnectTimeout, [.. config.SetHeaders], [.. config.RemoveHeaders]);
+            Transformer = new UpstreamRequestTransformer([.. config.SetHeaders], [.. config.RemoveHeaders], config.BufferResponse);
     }
 
     public string Name { get; }
@@ -37,6 +37,9 @@ public sealed class Route
     public string? StripPrefix { get; }
     public PathTemplate? Rewrite { get; }
     public UpstreamRequestTransformer? Transformer { get; }
+
+    /// <summary>The Lua hooks and handler this route runs; null for a route without scripts.</summary>
+    internal Scripting.RouteScripts? Scripts { get; init; }
 }
 
 /// <summary>A <c>respond:</c> answer, encoded once.</summary>

@@ -1,0 +1,410 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using static Keystone.Scripting.LuaNative;
+
+namespace Keystone.Scripting;
+
+/// <summary>
+/// One sandboxed Lua state holding every script of a <see cref="ScriptSet"/>, each compiled once into its
+/// own environment. A state runs one request's hooks at a time; the pool hands it out. It is discarded
+/// (never reused) once it ran out of memory or the watchdog had to stop a call in it.
+/// </summary>
+internal sealed unsafe class LuaState : IDisposable
+{
+    /// <summary>The values native functions return first to say "raise this message" (see sandbox.lua).</summary>
+    public static readonly nint ErrorMarker = 1;
+
+    private static readonly byte[] SandboxSource = ReadSandbox();
+    private static readonly TimeSpan LoadBudget = TimeSpan.FromMilliseconds(200);
+
+    private static int _live;
+    private nint _l;
+    private LuaHeap* _heap;
+    private GCHandle _self;
+    private readonly BudgetSlot _slot;
+    private readonly long _budgetTicks;
+    private readonly int _objectMetaRef, _headersMetaRef, _tracebackRef, _ctxRef;
+    private readonly int[] _functionRefs;   // [script * 3 + (int)ScriptFunction]
+    private int[] _routeRefs;               // by ScriptSet.Routes index
+
+    /// <summary>Builds the state; on failure <paramref name="errors"/> says which script failed and where.</summary>
+    private LuaState(ScriptSet scripts, List<ScriptLoadError>? errors)
+    {
+        Scripts = scripts;
+        _budgetTicks = (long)(scripts.Settings.Budget.TotalSeconds * Stopwatch.Frequency);
+        _heap = (LuaHeap*)NativeMemory.AllocZeroed((nuint)sizeof(LuaHeap));
+        _heap->Limit = scripts.Settings.MemoryBytes + SandboxAllowance;
+        _heap->Infallible = 1;
+        _l = lua_newstate(&LuaHeap.Allocate, (nint)_heap);
+        if (_l == 0) throw new InvalidOperationException("could not create a Lua state");
+        Interlocked.Increment(ref _live);
+        lua_atpanic(_l, &Panic);
+        // Weak: the pool or the caller keeps a state alive while it runs, and the finalizer must be able to run.
+        _self = GCHandle.Alloc(this, GCHandleType.Weak);
+        *(nint*)(_l - IntPtr.Size) = GCHandle.ToIntPtr(_self);
+        luaL_openlibs(_l);
+
+        var L = _l;
+        _slot = new BudgetSlot(L);
+        if (!RunSandbox(out var sandboxError))
+            throw new InvalidOperationException("the Lua sandbox failed to load: " + sandboxError);
+        // Stack: new_env, object_mt, headers_mt, traceback. The budget hook was installed by the sandbox.
+        _slot.BudgetHook = lua_gethook(L);
+        lua_sethook(L, 0, 0, 0);
+        _tracebackRef = Ref(L);
+        _headersMetaRef = Ref(L);
+        _objectMetaRef = Ref(L);
+        int newEnvRef = Ref(L);
+        lua_pushboolean(L, 0);
+        _ctxRef = Ref(L);
+
+        ScriptBudget.Register(_slot);
+
+        _functionRefs = new int[scripts.Scripts.Count * 3];
+        _routeRefs = new int[scripts.Routes.Count];
+        Array.Fill(_routeRefs, -1);
+        for (int i = 0; i < scripts.Scripts.Count; i++)
+        {
+            var error = LoadScript(i, newEnvRef);
+            if (error is not null)
+            {
+                if (errors is null) throw new InvalidOperationException(error.ToString());
+                errors.Add(error);
+            }
+        }
+        _heap->Peak = _heap->Used;
+        Baseline = _heap->Used;
+    }
+
+    /// <summary>Lua states open in the process, across all pools: what a leak check watches.</summary>
+    public static int Live => Volatile.Read(ref _live);
+
+    /// <summary>The sandbox, its libraries and the compiled scripts take memory before any request does.</summary>
+    private const long SandboxAllowance = 512 * 1024;
+
+    public ScriptSet Scripts { get; }
+
+    /// <summary>Bytes the state used once every script was loaded.</summary>
+    public long Baseline { get; }
+
+    public long MemoryUsed => _heap->Used;
+
+    /// <summary>The request whose hooks are running, read by the native functions; null between phases.</summary>
+    public ScriptCall? Call { get; private set; }
+
+    /// <summary>Tells req/res userdata of this phase from ones a script kept from an earlier request.</summary>
+    public long Generation { get; private set; }
+
+    /// <summary>Set when something happened that makes this state unfit for reuse.</summary>
+    public bool Discard { get; private set; }
+
+    /// <summary>A native function saw the deadline pass (the pattern matcher checks it as it goes).</summary>
+    public bool BudgetSpent { get; set; }
+
+    public long Deadline { get; private set; }
+
+    public static LuaState Create(ScriptSet scripts) => new(scripts, null);
+
+    /// <summary>Compiles everything once, collecting every script's load error instead of throwing.</summary>
+    public static LuaState? TryCreate(ScriptSet scripts, List<ScriptLoadError> errors)
+    {
+        int before = errors.Count;
+        var state = new LuaState(scripts, errors);
+        if (errors.Count == before) return state;
+        state.Dispose();
+        return null;
+    }
+
+    public static LuaState From(nint L) => (LuaState)GCHandle.FromIntPtr(*(nint*)(L - IntPtr.Size)).Target!;
+
+    public bool HasFunction(int script, ScriptFunction function) => _functionRefs[script * 3 + (int)function] > 0;
+
+    public bool HasRoute(int route) => _routeRefs[route] > 0;
+
+    /// <summary>Starts one request's phase: hooks called until <see cref="EndPhase"/> share req, res and ctx.</summary>
+    public void BeginPhase(ScriptCall call)
+    {
+        Call = call;
+        Generation++;
+        lua_pushboolean(_l, 0);
+        lua_rawseti(_l, RegistryIndex, _ctxRef);
+    }
+
+    public void EndPhase(bool keepContext)
+    {
+        if (keepContext && Call is { } call && lua_rawgeti(_l, RegistryIndex, _ctxRef) == TTable)
+        {
+            call.CarriedContext = LuaJson.TryEncode(this, _l, lua_gettop(_l), out _);
+        }
+        lua_settop(_l, 0);
+        Call = null;
+    }
+
+    /// <summary>Calls a script's function with req (and res for response hooks); its result stays on the stack.</summary>
+    public ScriptOutcome Invoke(int script, ScriptFunction function, bool withResponse) =>
+        InvokeRef(_functionRefs[script * 3 + (int)function], withResponse);
+
+    public ScriptOutcome InvokeRoute(int route) => InvokeRef(_routeRefs[route], false);
+
+    private ScriptOutcome InvokeRef(int functionRef, bool withResponse)
+    {
+        var L = _l;
+        lua_settop(L, 0);
+        PushRef(L, _tracebackRef);
+        PushRef(L, functionRef);
+        PushObject(ObjectKind.Request);
+        if (withResponse) PushObject(ObjectKind.Response);
+        return Protected(withResponse ? 2 : 1, 1, Stopwatch.GetTimestamp() + _budgetTicks);
+    }
+
+    /// <summary>The value the last call returned (stack index 2, above the traceback handler).</summary>
+    public const int ResultIndex = 2;
+
+    public nint Handle => _l;
+
+    /// <summary>Pushes a req/res or header userdata for the current phase.</summary>
+    public void PushObject(ObjectKind kind)
+    {
+        var L = _l;
+        var payload = (ObjectPayload*)lua_newuserdatauv(L, (nuint)sizeof(ObjectPayload), 0);
+        payload->Generation = Generation;
+        payload->Kind = kind;
+        PushRef(L, kind is ObjectKind.RequestHeaders or ObjectKind.ResponseHeaders ? _headersMetaRef : _objectMetaRef);
+        lua_setmetatable(L, -2);
+    }
+
+    /// <summary>The userdata at <paramref name="idx"/> if it belongs to the running phase.</summary>
+    public ObjectPayload* ObjectAt(nint L, int idx)
+    {
+        if (lua_type(L, idx) != TUserdata || Call is null) return null;
+        var payload = (ObjectPayload*)lua_touserdata(L, idx);
+        return payload->Generation == Generation ? payload : null;
+    }
+
+    /// <summary>Pushes this request's ctx table, creating it (or restoring it from an earlier phase) on first use.</summary>
+    public void PushContext(nint L)
+    {
+        if (lua_rawgeti(L, RegistryIndex, _ctxRef) == TTable) return;
+        Pop(L, 1);
+        if (Call?.CarriedContext is not { } carried || LuaJson.Decode(this, L, carried) is not null || lua_type(L, -1) != TTable)
+            lua_createtable(L, 0, 4);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, RegistryIndex, _ctxRef);
+    }
+
+    /// <summary>
+    /// Runs the function below <paramref name="nargs"/> arguments under the budget, with the traceback
+    /// handler at stack index 1. Memory may only run out inside this call, where Lua can unwind it.
+    /// </summary>
+    private ScriptOutcome Protected(int nargs, int nresults, long deadline, int handler = 1)
+    {
+        var L = _l;
+        Deadline = deadline;
+        BudgetSpent = false;
+        _heap->Infallible = 0;
+        _slot.Start(deadline);
+        int rc = lua_pcallk(L, nargs, nresults, handler, 0, 0);
+        bool armed = _slot.Stop();
+        _heap->Infallible = 1;
+
+        if (armed) Discard = true; // the hook was set from another thread: do not trust the state further
+        if (_heap->Exhausted) Discard = true;
+        if (rc == Ok) return ScriptOutcome.Success;
+        var reason = armed || BudgetSpent ? FailureReason.Budget
+            : rc == ErrMem || _heap->Denied != 0 ? FailureReason.Memory
+            : FailureReason.Error;
+        if (reason == FailureReason.Memory) Discard = true;
+        return new ScriptOutcome(reason, ErrorText(L, -1));
+    }
+
+    /// <summary>An error value read raw: its bytes when it is a string, only its type otherwise (no __tostring).</summary>
+    private static string ErrorText(nint L, int idx) => lua_type(L, idx) switch
+    {
+        TString => System.Text.Encoding.UTF8.GetString(StringAt(L, idx)),
+        TNil => "error object is nil",
+        var t => $"error object is a {TypeName(t)} value",
+    };
+
+    public static string TypeName(int type) => type switch
+    {
+        TNil => "nil",
+        TBoolean => "boolean",
+        TNumber => "number",
+        TString => "string",
+        TTable => "table",
+        TFunction => "function",
+        TUserdata or TLightUserdata => "userdata",
+        TThread => "thread",
+        _ => "no value",
+    };
+
+    private bool RunSandbox(out string error)
+    {
+        var L = _l;
+        fixed (byte* src = SandboxSource)
+        {
+            if (luaL_loadbufferx(L, src, (nuint)SandboxSource.Length, Z("=sandbox\0"u8), Z("t\0"u8)) != Ok)
+            {
+                error = ErrorText(L, -1);
+                return false;
+            }
+        }
+        KeystoneLibrary.PushNativeTable(L);
+        PushLibSources(L);
+        var outcome = Protected(2, 4, Stopwatch.GetTimestamp() + (long)(LoadBudget.TotalSeconds * Stopwatch.Frequency), handler: 0);
+        error = outcome.Message ?? "";
+        return outcome.Failure == FailureReason.None;
+    }
+
+    /// <summary>A pointer to a NUL-terminated UTF-8 literal; u8 literals live in the assembly's data, so they never move.</summary>
+    private static byte* Z(ReadOnlySpan<byte> literal) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(literal));
+
+    private void PushLibSources(nint L)
+    {
+        lua_createtable(L, 0, Scripts.Libraries.Count);
+        foreach (var (name, source) in Scripts.Libraries)
+        {
+            PushBytes(L, System.Text.Encoding.UTF8.GetBytes(name));
+            PushBytes(L, source);
+            lua_rawset(L, -3);
+        }
+    }
+
+    private ScriptLoadError? LoadScript(int index, int newEnvRef)
+    {
+        var L = _l;
+        var script = Scripts.Scripts[index];
+        lua_settop(L, 0);
+        PushRef(L, _tracebackRef);                       // 1
+        PushRef(L, newEnvRef);
+        PushBytes(L, System.Text.Encoding.UTF8.GetBytes(script.Name));
+        if (Protected(1, 1, long.MaxValue) is { Failure: not FailureReason.None } envFailure)
+            return new ScriptLoadError(script, envFailure.Message!);
+        // 2: env
+        var chunkName = System.Text.Encoding.UTF8.GetBytes("@" + script.DisplayPath + "\0");
+        int rc;
+        fixed (byte* src = script.Source)
+        fixed (byte* name = chunkName)
+            rc = luaL_loadbufferx(L, src, (nuint)script.Source.Length, name, Z("t\0"u8));
+        if (rc != Ok) return new ScriptLoadError(script, ErrorText(L, -1));
+        lua_pushvalue(L, 2);
+        lua_setupvalue(L, 3, 1);                         // the chunk's _ENV is the script's environment
+        var run = Protected(0, 0, Stopwatch.GetTimestamp() + (long)(LoadBudget.TotalSeconds * Stopwatch.Frequency));
+        if (run.Failure != FailureReason.None) return new ScriptLoadError(script, run.Message!);
+
+        RefFunction(L, index, ScriptFunction.OnRequest, "on_request"u8);
+        RefFunction(L, index, ScriptFunction.OnResponse, "on_response"u8);
+        RefFunction(L, index, ScriptFunction.Handle, "handle"u8);
+        return RefRoutes(L, index, script);
+    }
+
+    private void RefFunction(nint L, int script, ScriptFunction function, ReadOnlySpan<byte> name)
+    {
+        PushBytes(L, name);
+        if (lua_rawget(L, 2) == TFunction) _functionRefs[script * 3 + (int)function] = Ref(L);
+        else Pop(L, 1);
+    }
+
+    /// <summary>Binds the functions of the script's <c>routes</c> table to the routes the set declared for it.</summary>
+    private ScriptLoadError? RefRoutes(nint L, int script, ScriptSource source)
+    {
+        PushBytes(L, "routes"u8);
+        int type = lua_rawget(L, 2);
+        if (type == TNil) { Pop(L, 1); return null; }
+        if (type != TTable) return new ScriptLoadError(source, "routes must be a table of \"METHOD /path\" = function");
+        int table = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, table) != 0)
+        {
+            if (lua_type(L, -2) != TString || lua_type(L, -1) != TFunction)
+                return new ScriptLoadError(source, "routes must be a table of \"METHOD /path\" = function");
+            var key = System.Text.Encoding.UTF8.GetString(StringAt(L, -2));
+            int route = Scripts.FindRoute(script, key);
+            if (route < 0)
+            {
+                // Discovered by the first state built; a later state must declare the same routes.
+                if (!Scripts.Discovering) return new ScriptLoadError(source, $"route '{key}' was not declared when the scripts were loaded");
+                route = Scripts.DeclareRoute(script, key);
+                Array.Resize(ref _routeRefs, route + 1);
+            }
+            _routeRefs[route] = Ref(L);
+        }
+        Pop(L, 1);
+        return null;
+    }
+
+    /// <summary>Reads Keystone's own sandbox chunk, embedded next to this type.</summary>
+    private static byte[] ReadSandbox()
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Keystone.Scripting.sandbox.lua")
+            ?? throw new InvalidOperationException("sandbox.lua is not embedded");
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
+
+    /// <summary>Unreachable by design (every call is protected); if it happens, nothing is safe any more.</summary>
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int Panic(nint L)
+    {
+        Environment.FailFast("Lua panic outside a protected call: " + ErrorText(L, -1));
+        return 0;
+    }
+
+    public void MarkDiscard() => Discard = true;
+
+    public void EnterNative() => _heap->Infallible = 1;
+
+    public void LeaveNative() => _heap->Infallible = 0;
+
+    public void Dispose()
+    {
+        if (_l == 0) return;
+        ScriptBudget.Unregister(_slot);
+        lua_close(_l);
+        Interlocked.Decrement(ref _live);
+        _l = 0;
+        _self.Free();
+        NativeMemory.Free(_heap);
+        _heap = null;
+        GC.SuppressFinalize(this);
+    }
+
+    ~LuaState()
+    {
+        // A state dropped without Dispose (a retired pool's straggler) is closed here; nothing runs in it any more.
+        if (_l != 0)
+        {
+            ScriptBudget.Unregister(_slot);
+            lua_close(_l);
+            Interlocked.Decrement(ref _live);
+            NativeMemory.Free(_heap);
+            _self.Free();
+        }
+    }
+}
+
+internal enum ScriptFunction { OnRequest = 0, OnResponse = 1, Handle = 2 }
+
+internal enum ObjectKind { Request, Response, RequestHeaders, ResponseHeaders }
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct ObjectPayload
+{
+    public long Generation;
+    public ObjectKind Kind;
+}
+
+internal enum FailureReason { None, Error, Budget, Memory }
+
+internal readonly record struct ScriptOutcome(FailureReason Failure, string? Message)
+{
+    public static readonly ScriptOutcome Success = new(FailureReason.None, null);
+}
+
+internal sealed record ScriptLoadError(ScriptSource Script, string Message)
+{
+    public override string ToString() => Message;
+}
