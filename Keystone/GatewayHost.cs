@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using Keystone.Admin;
 using Keystone.Configuration;
 using Keystone.Observability;
@@ -18,6 +19,8 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly WebApplication _traffic;
     private readonly WebApplication? _admin;
     private readonly AccessLog? _accessLog;
+    private ConfigWatcher? _watcher;
+    private PosixSignalRegistration? _hangup;
 
     private GatewayHost(WebApplication traffic, WebApplication? admin, Gateway gateway, Reloader reloader, AccessLog? accessLog, ILogger log)
     {
@@ -76,6 +79,14 @@ public sealed class GatewayHost : IAsyncDisposable
     {
         await _traffic.StartAsync(cancel);
         if (_admin is not null) await _admin.StartAsync(cancel);
+        var config = Gateway.Current.Config;
+        // Reloads run off the signal and watcher threads; the reloader serialises them.
+        _watcher = new ConfigWatcher(config.File, config.Lua.ScriptsDir, trigger => Reloader.Reload(trigger));
+        _hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            ThreadPool.QueueUserWorkItem(_ => Reloader.Reload("SIGHUP"));
+        });
     }
 
     /// <summary>Completes when SIGTERM or Ctrl-C asks the traffic host to stop.</summary>
@@ -90,6 +101,8 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _hangup?.Dispose();
+        _watcher?.Dispose();
         await Reloader.DisposeAsync();
         if (_admin is not null) await _admin.DisposeAsync();
         await _traffic.DisposeAsync();

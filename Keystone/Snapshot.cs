@@ -56,7 +56,10 @@ public sealed class Snapshot
             upstreams[u.Name] = new Upstream(u, before);
         }
 
+        int errorsBefore = errors.Count;
         var scripts = ScriptSet.Load(config.Lua, previous?.Scripts, errors);
+        // Scripts that do not load would make every hook "unknown"; their own errors say it all.
+        if (errors.Count > errorsBefore) return null;
         var pool = scripts is null ? null : new LuaStatePool(scripts);
         var table = new RouteTable<Route>();
         var globalHooks = RouteScriptsResolver.Global(config.Lua.GlobalHooks, pool, errors);

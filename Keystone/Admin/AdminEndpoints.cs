@@ -52,7 +52,7 @@ public sealed class AdminEndpoints
             ("/ready", true) => WriteReadyAsync(context),
             ("/admin/routes", true) => WriteJsonAsync(context, 200, w => AdminReports.Routes(w, _gateway.Current, _reloader)),
             ("/admin/upstreams", true) => WriteJsonAsync(context, 200, w => AdminReports.Upstreams(w, _gateway.Current)),
-            ("/admin/scripts", true) => WriteJsonAsync(context, 200, AdminReports.Scripts),
+            ("/admin/scripts", true) => WriteJsonAsync(context, 200, w => AdminReports.Scripts(w, _gateway.Current)),
             ("/admin/reload", false) when HttpMethods.IsPost(request.Method) => ReloadAsync(context),
             ("/metrics" or "/health" or "/ready" or "/admin/routes" or "/admin/upstreams" or "/admin/scripts" or "/admin/reload", _) =>
                 MethodNotAllowed(context, path == "/admin/reload" ? "POST" : "GET", requestId),

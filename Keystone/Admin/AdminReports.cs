@@ -102,11 +102,38 @@ public static class AdminReports
         w.WriteEndArray();
     }
 
-    /// <summary>Lua scripts are not part of this build yet; the endpoint says so rather than pretend.</summary>
-    public static void Scripts(Utf8JsonWriter w)
+    /// <summary>The loaded scripts, what each defines, the routes they declare, and the Lua limits in force.</summary>
+    public static void Scripts(Utf8JsonWriter w, Snapshot snapshot)
     {
-        w.WriteBoolean("lua_enabled", false);
+        var set = snapshot.Scripts;
+        var lua = snapshot.Config.Lua;
+        w.WriteBoolean("lua_enabled", set is not null);
+        w.WriteString("scripts_dir", lua.ScriptsDir);
+        w.WriteNumber("budget_ms", lua.Budget.TotalMilliseconds);
+        w.WriteNumber("memory_bytes", lua.MemoryBytes);
+        w.WriteNumber("live_states", Scripting.LuaState.Live);
+        if (set is not null)
+        {
+            w.WriteNumber("shared_entries", set.Shared.Count);
+            w.WriteNumber("shared_bytes", set.Shared.UsedBytes);
+        }
         w.WriteStartArray("scripts");
+        for (int i = 0; set is not null && i < set.Scripts.Count; i++)
+        {
+            var script = set.Scripts[i];
+            w.WriteStartObject();
+            w.WriteString("name", script.Name);
+            w.WriteString("file", script.DisplayPath);
+            w.WriteStartArray("functions");
+            foreach (var function in new[] { Scripting.ScriptFunction.OnRequest, Scripting.ScriptFunction.OnResponse, Scripting.ScriptFunction.Handle })
+                if (set.Defines(i, function)) w.WriteStringValue(Scripting.ScriptStage.PhaseName(function));
+            w.WriteEndArray();
+            w.WriteStartArray("routes");
+            foreach (var route in set.Routes)
+                if (route.Script == i) w.WriteStringValue(route.Key);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
         w.WriteEndArray();
     }
 

@@ -5,6 +5,9 @@ namespace Keystone.Cli;
 /// <summary><c>keystone routes</c>: the table as Keystone resolved it, tenants flattened, one route per line.</summary>
 public static class RoutesCommand
 {
+    private static string MethodsText(MethodSet methods) =>
+        methods == MethodSet.All ? "*" : Methods.AllowHeader(methods).Replace(" ", "", StringComparison.Ordinal);
+
     public static int Run(string path, TextWriter stdout, TextWriter stderr)
     {
         var snapshot = CommandLine.LoadOrReport(path, stderr);
@@ -15,10 +18,17 @@ public static class RoutesCommand
         {
             var action = r.Upstream is not null
                 ? $"-> {r.Upstream}{(r.Rewrite is not null ? $" rewrite {r.Rewrite}" : r.StripPrefix is not null ? $" strip {r.StripPrefix}" : "")}"
-                : $"respond {r.Respond!.Status}";
-            var methods = r.Methods == MethodSet.All ? "*" : Methods.AllowHeader(r.Methods).Replace(" ", "", StringComparison.Ordinal);
-            rows.Add([r.Name, r.Hosts.Count == 0 ? "*" : string.Join(",", r.Hosts), methods, r.Path, action]);
+                : r.Handler is not null ? $"lua {r.Handler}.handle" : $"respond {r.Respond!.Status}";
+            if (r.Hooks.Count > 0) action += $" hooks {string.Join(",", r.Hooks.Select(h => h.Script))}";
+            rows.Add([r.Name, r.Hosts.Count == 0 ? "*" : string.Join(",", r.Hosts), MethodsText(r.Methods), r.Path, action]);
         }
+        // Routes that scripts declare in their routes table answer on any host.
+        if (snapshot.Scripts is { } scripts)
+            foreach (var route in scripts.Routes)
+            {
+                var script = scripts.Scripts[route.Script].Name;
+                rows.Add([$"{script}:{route.Key}", "*", MethodsText(route.Methods), route.Path, $"lua {script}.routes"]);
+            }
 
         var widths = new int[rows[0].Length];
         foreach (var row in rows)

@@ -113,6 +113,44 @@ internal static unsafe class KeystoneLibrary
         return pushed + count;
     }
 
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    public static int Rep(nint L) => Run(L, &RepBody);
+
+    /// <summary>string.rep(s, n, sep), sizes already checked by the sandbox: built by doubling copies.</summary>
+    private static int RepBody(LuaState state, nint L)
+    {
+        var s = StringAt(L, 1);
+        var sep = StringAt(L, 3);
+        long n = lua_tointegerx(L, 2, null);
+        long total = n * s.Length + (n - 1) * sep.Length;
+        if (n <= 0 || total <= 0)
+        {
+            PushBytes(L, default);
+            return 1;
+        }
+        if (!state.CanAllocate(total)) return LuaText.Raise(L, "not enough memory");
+        var buffer = ArrayPool<byte>.Shared.Rent((int)total);
+        try
+        {
+            var output = buffer.AsSpan(0, (int)total);
+            s.CopyTo(output);
+            sep.CopyTo(output[s.Length..]);
+            int unit = s.Length + sep.Length, filled = Math.Min(unit, (int)total);
+            while (filled < total)
+            {
+                int copy = (int)Math.Min(filled, total - filled);
+                output[..copy].CopyTo(output[filled..]);
+                filled += copy;
+            }
+            PushBytes(L, output);
+            return 1;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     private static bool HasSpecials(ReadOnlySpan<byte> pattern) => pattern.IndexOfAny("^$*+?.([%-"u8) >= 0;
 
     // ---- keystone.log --------------------------------------------------------------------------
@@ -140,10 +178,13 @@ internal static unsafe class KeystoneLibrary
             if (i > 3) text.Append(' ');
             text.Append(LuaText.Coerce(L, i) ?? (lua_type(L, i) == TBoolean ? (lua_toboolean(L, i) != 0 ? "true" : "false") : LuaState.TypeName(lua_type(L, i))));
         }
-        if (text.Length > MaxLogBytes) text.Length = MaxLogBytes;
+        var message = text.ToString();
+        // Cut at 4 KB of UTF-8, on a character boundary.
+        while (Encoding.UTF8.GetByteCount(message) > MaxLogBytes)
+            message = message[..Math.Min(message.Length - 1, message.Length * MaxLogBytes / Encoding.UTF8.GetByteCount(message))];
         var script = LuaText.Read(L, 1) ?? "?";
         var requestId = state.Call?.RequestId ?? "-";
-        logger.Log(level, "script {Script} request {RequestId}: {Message}", script, requestId, text.ToString());
+        logger.Log(level, "script {Script} request {RequestId}: {Message}", script, requestId, message);
         return 0;
     }
 
@@ -180,8 +221,9 @@ internal static unsafe class KeystoneLibrary
         try
         {
             int written;
+            // The status forms: the Try/throwing forms throw on malformed input, which must be a plain nil here.
             bool ok = url
-                ? Base64Url.TryDecodeFromUtf8(input, rented, out written)
+                ? Base64Url.DecodeFromUtf8(input, rented, out _, out written) == OperationStatus.Done
                 : Base64.DecodeFromUtf8(input, rented, out _, out written) == OperationStatus.Done;
             if (!ok)
             {
@@ -256,7 +298,7 @@ internal static unsafe class KeystoneLibrary
     {
         lua_settop(L, 1);
         var json = LuaJson.TryEncode(state, L, 1, out var error);
-        if (json is null) return LuaText.Raise(L, "keystone.json.encode: " + error);
+        if (json is null) return LuaText.Raise(L, state.BudgetSpent ? error! : "keystone.json.encode: " + error);
         PushBytes(L, json);
         return 1;
     }
@@ -269,6 +311,7 @@ internal static unsafe class KeystoneLibrary
         if (lua_type(L, 1) != TString) return LuaText.Raise(L, "bad argument #1 to 'decode' (string expected)");
         var error = LuaJson.Decode(state, L, StringAt(L, 1));
         if (error is null) return 1;
+        if (state.BudgetSpent) return LuaText.Raise(L, "script exceeded its time budget (in keystone.json.decode)");
         lua_pushnil(L);
         LuaText.Push(L, error);
         return 2;
@@ -354,7 +397,7 @@ internal static unsafe class KeystoneLibrary
         SharedValue value;
         switch (lua_type(L, 2))
         {
-            case TNil:
+            case TNil or TNone:
                 state.Scripts.Shared.Delete(key);
                 lua_pushboolean(L, 1);
                 return 1;
@@ -379,7 +422,7 @@ internal static unsafe class KeystoneLibrary
     private static int SharedIncrementBody(LuaState state, nint L)
     {
         if (lua_type(L, 1) != TString) return LuaText.Raise(L, "keystone.shared: keys are strings");
-        double delta = lua_type(L, 2) == TNumber ? lua_tonumberx(L, 2, null) : lua_type(L, 2) == TNil ? 1 : double.NaN;
+        double delta = lua_type(L, 2) == TNumber ? lua_tonumberx(L, 2, null) : lua_type(L, 2) is TNil or TNone ? 1 : double.NaN;
         if (double.IsNaN(delta)) return LuaText.Raise(L, "keystone.shared.incr: delta must be a number");
         var ttl = lua_type(L, 3) == TNumber ? lua_tonumberx(L, 3, null) : 0;
         if (!state.Scripts.Shared.TryIncrement(StringAt(L, 1), delta, ttl, out var result, out var error))
@@ -409,6 +452,7 @@ internal static unsafe class KeystoneLibrary
         lua_pushlightuserdata(L, LuaState.ErrorMarker);
         SetField(L, "ERR"u8);
         Add(L, "find"u8, &Find);
+        Add(L, "rep"u8, &Rep);
         Add(L, "log"u8, &Log);
         Add(L, "base64_encode"u8, &Base64Encode);
         Add(L, "base64_decode"u8, &Base64Decode);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -15,20 +16,50 @@ internal static unsafe class LuaJson
 {
     public const int MaxDepth = 32;
 
-    /// <summary>Largest JSON text either way; also bounds the time one call takes.</summary>
+    /// <summary>Largest JSON text either way.</summary>
     public const int MaxBytes = 4 << 20;
 
-    /// <summary>The JSON text of the value at <paramref name="idx"/>, or null with the reason.</summary>
-    public static byte[]? TryEncode(LuaState state, nint L, int idx, out string? error)
+    /// <summary>Largest req.ctx carried from one phase to the next.</summary>
+    public const int MaxContextBytes = 64 * 1024;
+
+    private const string OverBudget = "script exceeded its time budget";
+
+    /// <summary>
+    /// The JSON text of the value at <paramref name="idx"/>, or null with the reason. A table that shares
+    /// subtables can expand exponentially, so the walk also stops at the call's deadline.
+    /// </summary>
+    public static byte[]? TryEncode(LuaState state, nint L, int idx, out string? error, int maxBytes = MaxBytes)
     {
         var output = new ArrayBufferWriter<byte>(256);
-        error = Write(L, AbsIndex(L, idx), output, 0);
+        var walk = new Walk(state, maxBytes);
+        error = Write(L, AbsIndex(L, idx), output, 0, ref walk);
+        if (error == OverBudget) state.BudgetSpent = true;
         return error is null ? output.WrittenSpan.ToArray() : null;
     }
 
-    private static string? Write(nint L, int idx, ArrayBufferWriter<byte> output, int depth)
+    /// <summary>What one encode or decode may still spend: time (checked every 256 values), bytes and state memory.</summary>
+    private struct Walk(LuaState state, int maxBytes)
     {
-        if (output.WrittenCount > MaxBytes) return "result larger than 4 MB";
+        private int _values;
+        public readonly int MaxBytes = maxBytes;
+
+        public string? Step()
+        {
+            if ((++_values & 255) != 0) return null;
+            if (Stopwatch.GetTimestamp() > state.Deadline) return OverBudget;
+            if (state.OverMemory)
+            {
+                state.MarkDiscard();
+                return "not enough memory";
+            }
+            return null;
+        }
+    }
+
+    private static string? Write(nint L, int idx, ArrayBufferWriter<byte> output, int depth, ref Walk walk)
+    {
+        if (output.WrittenCount > walk.MaxBytes) return $"result larger than {walk.MaxBytes / 1024} KB";
+        if (walk.Step() is { } stop) return stop;
         switch (lua_type(L, idx))
         {
             case TNil:
@@ -44,7 +75,7 @@ internal static unsafe class LuaJson
             case TTable:
                 if (depth >= MaxDepth) return $"nested deeper than {MaxDepth} levels (or a cycle)";
                 if (lua_checkstack(L, 4) == 0) return "out of stack";
-                return WriteTable(L, idx, output, depth);
+                return WriteTable(L, idx, output, depth, ref walk);
             case var type:
                 return $"cannot encode a {LuaState.TypeName(type)}";
         }
@@ -101,7 +132,7 @@ internal static unsafe class LuaJson
     }
 
     /// <summary>A table whose keys are exactly 1..n is an array; any other non-empty table is an object.</summary>
-    private static string? WriteTable(nint L, int idx, ArrayBufferWriter<byte> output, int depth)
+    private static string? WriteTable(nint L, int idx, ArrayBufferWriter<byte> output, int depth, ref Walk walk)
     {
         long length = (long)lua_rawlen(L, idx);
         long count = 0;
@@ -120,7 +151,7 @@ internal static unsafe class LuaJson
             {
                 if (i > 1) output.Write(","u8);
                 lua_rawgeti(L, idx, i);
-                var error = Write(L, lua_gettop(L), output, depth + 1);
+                var error = Write(L, lua_gettop(L), output, depth + 1, ref walk);
                 Pop(L, 1);
                 if (error is not null) return error;
             }
@@ -148,7 +179,7 @@ internal static unsafe class LuaJson
             if (error is null)
             {
                 output.Write(":"u8);
-                error = Write(L, lua_gettop(L), output, depth + 1);
+                error = Write(L, lua_gettop(L), output, depth + 1, ref walk);
             }
             if (error is not null)
             {
@@ -166,13 +197,15 @@ internal static unsafe class LuaJson
     {
         if (json.Length > MaxBytes) return "JSON text larger than 4 MB";
         int top = lua_gettop(L);
-        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = MaxDepth + 1, CommentHandling = JsonCommentHandling.Disallow });
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow });
+        var walk = new Walk(state, MaxBytes);
         try
         {
             if (!reader.Read()) return "empty JSON text";
-            if (ReadValue(L, ref reader, 0) is { } error)
+            if (ReadValue(L, ref reader, 0, ref walk) is { } error)
             {
                 lua_settop(L, top);
+                if (error == OverBudget) state.BudgetSpent = true;
                 return error;
             }
             if (reader.Read())
@@ -187,6 +220,12 @@ internal static unsafe class LuaJson
             lua_settop(L, top);
             return $"invalid JSON at byte {reader.BytesConsumed}: {FirstSentence(e.Message)}";
         }
+        catch (InvalidOperationException)
+        {
+            // A string escape the reader cannot turn into UTF-8, such as a lone surrogate.
+            lua_settop(L, top);
+            return $"invalid JSON string near byte {reader.TokenStartIndex}";
+        }
     }
 
     private static string FirstSentence(string message)
@@ -195,9 +234,10 @@ internal static unsafe class LuaJson
         return end < 0 ? message : message[..end];
     }
 
-    private static string? ReadValue(nint L, ref Utf8JsonReader reader, int depth)
+    private static string? ReadValue(nint L, ref Utf8JsonReader reader, int depth, ref Walk walk)
     {
         if (lua_checkstack(L, 4) == 0) return "out of stack";
+        if (walk.Step() is { } stop) return stop;
         switch (reader.TokenType)
         {
             case JsonTokenType.Null:
@@ -220,7 +260,7 @@ internal static unsafe class LuaJson
                 lua_createtable(L, 0, 0);
                 for (long i = 1; reader.Read() && reader.TokenType != JsonTokenType.EndArray; i++)
                 {
-                    if (ReadValue(L, ref reader, depth + 1) is { } error) return error;
+                    if (ReadValue(L, ref reader, depth + 1, ref walk) is { } error) return error;
                     lua_rawseti(L, -2, i);
                 }
                 return null;
@@ -230,7 +270,7 @@ internal static unsafe class LuaJson
                 {
                     PushString(L, ref reader);
                     reader.Read();
-                    if (ReadValue(L, ref reader, depth + 1) is { } error) return error;
+                    if (ReadValue(L, ref reader, depth + 1, ref walk) is { } error) return error;
                     lua_rawset(L, -3);
                 }
                 return null;

@@ -136,7 +136,12 @@ internal sealed unsafe class LuaState : IDisposable
     {
         if (keepContext && Call is { } call && lua_rawgeti(_l, RegistryIndex, _ctxRef) == TTable)
         {
-            call.CarriedContext = LuaJson.TryEncode(this, _l, lua_gettop(_l), out _);
+            // Encoding runs after the hooks returned, so it gets a budget of its own.
+            Deadline = Stopwatch.GetTimestamp() + _budgetTicks;
+            call.CarriedContext = LuaJson.TryEncode(this, _l, lua_gettop(_l), out var error, LuaJson.MaxContextBytes);
+            if (error is not null)
+                ScriptLog.Logger.LogWarning("req.ctx of request {RequestId} is not carried to on_response: {Error}", call.RequestId, error);
+            BudgetSpent = false;
         }
         lua_settop(_l, 0);
         Call = null;
@@ -203,6 +208,7 @@ internal sealed unsafe class LuaState : IDisposable
         var L = _l;
         Deadline = deadline;
         BudgetSpent = false;
+        MemorySpent = false;
         _heap->Infallible = 0;
         _slot.Start(deadline);
         int rc = lua_pcallk(L, nargs, nresults, handler, 0, 0);
@@ -211,9 +217,12 @@ internal sealed unsafe class LuaState : IDisposable
 
         if (armed) Discard = true; // the hook was set from another thread: do not trust the state further
         if (_heap->Exhausted) Discard = true;
-        if (rc == Ok) return ScriptOutcome.Success;
-        var reason = armed || BudgetSpent ? FailureReason.Budget
-            : rc == ErrMem || _heap->Denied != 0 ? FailureReason.Memory
+        // A native function that saw the deadline pass fails the call even if the script caught its error.
+        if (rc == Ok) return BudgetSpent ? new ScriptOutcome(FailureReason.Budget, "script exceeded its time budget") : ScriptOutcome.Success;
+        // Running out of memory can take longer than the budget; the memory error is the cause.
+        var reason = rc == ErrMem || MemorySpent ? FailureReason.Memory
+            : armed || BudgetSpent ? FailureReason.Budget
+            : _heap->Denied != 0 ? FailureReason.Memory
             : FailureReason.Error;
         if (reason == FailureReason.Memory) Discard = true;
         return new ScriptOutcome(reason, ErrorText(L, -1));
@@ -354,6 +363,20 @@ internal sealed unsafe class LuaState : IDisposable
     }
 
     public void MarkDiscard() => Discard = true;
+
+    /// <summary>A native function refused an allocation that would pass the cap; the call fails with reason memory.</summary>
+    public bool MemorySpent { get; set; }
+
+    /// <summary>Whether <paramref name="bytes"/> more fit under the cap; natives ask before building large values.</summary>
+    public bool CanAllocate(long bytes)
+    {
+        if (_heap->Used + bytes <= _heap->Limit) return true;
+        MemorySpent = true;
+        return false;
+    }
+
+    /// <summary>True while the memory in use is past the cap (values pushed by C# may go over it).</summary>
+    public bool OverMemory => _heap->Used > _heap->Limit;
 
     public void EnterNative() => _heap->Infallible = 1;
 

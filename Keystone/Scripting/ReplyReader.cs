@@ -56,11 +56,16 @@ internal static class ReplyReader
         return null;
     }
 
+    /// <summary>More headers than any real response needs; the cap keeps applying a table short.</summary>
+    public const int MaxHeaders = 100;
+
     private static string? ApplyHeaders(IHeaderDictionary headers, nint L, int table)
     {
+        int count = 0;
         lua_pushnil(L);
         while (lua_next(L, table) != 0)
         {
+            if (++count > MaxHeaders) return $"a response may set at most {MaxHeaders} headers";
             if (lua_type(L, -2) != TString || RequestBinding.HeaderName(StringAt(L, -2)) is not { } name || !Names.IsToken(name))
                 return "response header names must be tokens";
             if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
@@ -98,7 +103,8 @@ internal static class ReplyReader
 
     private static string FirstLine(string? message)
     {
-        if (string.IsNullOrEmpty(message)) return "unknown error";
+        // error(nil) reaches the traceback handler without a message: only the traceback comes back.
+        if (string.IsNullOrEmpty(message) || message.StartsWith("stack traceback:", StringComparison.Ordinal)) return "error object is nil";
         int end = message.IndexOf('\n');
         var line = end < 0 ? message : message[..end];
         return line.Length <= 200 ? line : line[..200] + "...";

@@ -76,7 +76,7 @@ internal static unsafe class RequestBinding
         else if (key.SequenceEqual("host"u8)) LuaText.Push(L, request.Host.Host);
         else if (key.SequenceEqual("id"u8)) LuaText.Push(L, call.RequestId);
         else if (key.SequenceEqual("route"u8)) LuaText.Push(L, call.Route.Name);
-        else if (key.SequenceEqual("client_ip"u8)) LuaText.Push(L, call.Context.Connection.RemoteIpAddress?.ToString() ?? "");
+        else if (key.SequenceEqual("client_ip"u8)) LuaText.Push(L, ClientIp(call));
         else if (key.SequenceEqual("scheme"u8)) LuaText.Push(L, request.Scheme);
         else if (key.SequenceEqual("query_string"u8)) LuaText.Push(L, call.EffectiveQuery);
         else if (key.SequenceEqual("query"u8)) PushQuery(L, call);
@@ -178,6 +178,14 @@ internal static unsafe class RequestBinding
         foreach (var c in text)
             if (c is < '!' or > '~') return false;
         return true;
+    }
+
+    /// <summary>IPv4 clients of a dual-stack socket read as plain IPv4, as in the access log and hashing.</summary>
+    private static string ClientIp(ScriptCall call)
+    {
+        var address = call.Context.Connection.RemoteIpAddress;
+        if (address is null) return "";
+        return (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
     }
 
     private static string Truncate(string text) => text.Length <= 64 ? text : text[..64] + "...";

@@ -26,7 +26,7 @@ internal static class RouteScriptsResolver
         if (rc.Handler is { } name)
         {
             handler = Find(name, rc.Location, pool, errors);
-            if (handler >= 0 && !pool!.Scripts.FirstState!.HasFunction(handler, ScriptFunction.Handle))
+            if (handler >= 0 && !pool!.Scripts.Defines(handler, ScriptFunction.Handle))
             {
                 errors.Add(new ConfigError(rc.Location, $"route '{rc.Name}': script '{name}' has no handle(req) function"));
                 handler = -1;
@@ -69,9 +69,8 @@ internal static class RouteScriptsResolver
             {
                 int script = Find(hook.Script, hook.Location, pool, errors);
                 if (script < 0) continue;
-                var state = pool!.Scripts.FirstState!;
-                bool request = state.HasFunction(script, ScriptFunction.OnRequest);
-                bool response = state.HasFunction(script, ScriptFunction.OnResponse);
+                bool request = pool!.Scripts.Defines(script, ScriptFunction.OnRequest);
+                bool response = pool.Scripts.Defines(script, ScriptFunction.OnResponse);
                 if (!request && !response)
                     errors.Add(new ConfigError(hook.Location, $"script '{hook.Script}' defines neither on_request nor on_response, so it cannot be a hook"));
                 if (request) onRequest.Add(new HookRef(script, hook.ContinueOnError));

@@ -27,8 +27,15 @@ internal sealed class ScriptSet
     private readonly Dictionary<string, int> _byName = new(StringComparer.Ordinal);
     private readonly List<ScriptRoute> _routes = [];
 
-    private ScriptSet(ScriptSettings settings, List<ScriptSource> scripts, List<KeyValuePair<string, byte[]>> libraries, SharedDictionary shared)
+    // Keystone's own warm-up script is timed and counted like any other, but not exported.
+    private static readonly IMetricFactory Unexported = Prometheus.Metrics.WithCustomRegistry(Prometheus.Metrics.NewCustomRegistry());
+    private static readonly Histogram UnexportedDuration = Unexported.CreateHistogram("lua_duration", "", ["script", "phase"]);
+    private static readonly Counter UnexportedFailures = Unexported.CreateCounter("lua_failures", "", ["script", "reason"]);
+
+    private ScriptSet(ScriptSettings settings, List<ScriptSource> scripts, List<KeyValuePair<string, byte[]>> libraries, SharedDictionary shared, bool exported = true)
     {
+        var durations = exported ? GatewayMetrics.LuaDuration : UnexportedDuration;
+        var failures = exported ? GatewayMetrics.LuaFailures : UnexportedFailures;
         Settings = settings;
         Scripts = scripts;
         Libraries = libraries;
@@ -39,12 +46,12 @@ internal sealed class ScriptSet
         for (int i = 0; i < scripts.Count; i++)
         {
             var name = scripts[i].Name;
-            Durations[i * 3] = GatewayMetrics.LuaDuration.WithLabels(name, "request");
-            Durations[i * 3 + 1] = GatewayMetrics.LuaDuration.WithLabels(name, "response");
-            Durations[i * 3 + 2] = GatewayMetrics.LuaDuration.WithLabels(name, "handler");
-            Failures[i * 3] = GatewayMetrics.LuaFailures.WithLabels(name, "error");
-            Failures[i * 3 + 1] = GatewayMetrics.LuaFailures.WithLabels(name, "budget");
-            Failures[i * 3 + 2] = GatewayMetrics.LuaFailures.WithLabels(name, "memory");
+            Durations[i * 3] = durations.WithLabels(name, "request");
+            Durations[i * 3 + 1] = durations.WithLabels(name, "response");
+            Durations[i * 3 + 2] = durations.WithLabels(name, "handler");
+            Failures[i * 3] = failures.WithLabels(name, "error");
+            Failures[i * 3 + 1] = failures.WithLabels(name, "budget");
+            Failures[i * 3 + 2] = failures.WithLabels(name, "memory");
         }
     }
 
@@ -65,6 +72,11 @@ internal sealed class ScriptSet
 
     /// <summary>The state built while loading, handed to the pool so the work is not done twice.</summary>
     public LuaState? FirstState { get; private set; }
+
+    private bool[] _defines = [];
+
+    /// <summary>Whether the script defines on_request, on_response or handle (as its first state found).</summary>
+    public bool Defines(int script, ScriptFunction function) => _defines[script * 3 + (int)function];
 
     public int IndexOf(string name) => _byName.TryGetValue(name, out var i) ? i : -1;
 
@@ -119,18 +131,20 @@ internal sealed class ScriptSet
 
     /// <summary>Compiles sources by building the first state; load errors become config errors with the script's line.</summary>
     public static ScriptSet? Compile(ScriptSettings settings, List<ScriptSource> scripts, List<KeyValuePair<string, byte[]>> libraries,
-        ScriptSet? previous, List<ConfigError> errors, SharedDictionary shared)
+        ScriptSet? previous, List<ConfigError> errors, SharedDictionary shared, bool exported = true)
     {
-        ScriptWarmup.Run();
+        if (exported) ScriptWarmup.Run();
         for (int attempt = 0; ; attempt++)
         {
-            var set = new ScriptSet(settings, scripts, libraries, shared);
+            var set = new ScriptSet(settings, scripts, libraries, shared, exported);
             var loadErrors = new List<ScriptLoadError>();
             var state = LuaState.TryCreate(set, loadErrors);
             if (state is not null)
             {
                 set.Discovering = false;
                 set.FirstState = state;
+                set._defines = new bool[scripts.Count * 3];
+                for (int i = 0; i < set._defines.Length; i++) set._defines[i] = state.HasFunction(i / 3, (ScriptFunction)(i % 3));
                 set.CheckRoutes(errors);
                 return set;
             }

@@ -67,7 +67,12 @@ internal static class ScriptStage
                 var outcome = Invoke(state, call, hook.Script, ScriptFunction.OnRequest, -1);
                 if (outcome.Failure != FailureReason.None)
                 {
-                    if (hook.ContinueOnError) continue;
+                    if (hook.ContinueOnError)
+                    {
+                        state = Replace(state, call, scripts);
+                        L = state.Handle;
+                        continue;
+                    }
                     failure = ReplyReader.Describe(state.Scripts.Scripts[hook.Script].Name, outcome.Failure, outcome.Message);
                     return ScriptVerdict.Failed;
                 }
@@ -189,11 +194,38 @@ internal static class ScriptStage
         foreach (var hook in scripts.OnResponse)
         {
             var outcome = Invoke(state, call, hook.Script, ScriptFunction.OnResponse, -1);
-            if (outcome.Failure == FailureReason.None || hook.ContinueOnError) continue;
+            if (outcome.Failure == FailureReason.None) continue;
+            if (hook.ContinueOnError)
+            {
+                // Only the state that failed is left behind; the hooks after it run in a sound one.
+                if (state.Discard) return RunResponseHooksAfter(call, scripts, hook, out failure);
+                continue;
+            }
             failure = ReplyReader.Describe(state.Scripts.Scripts[hook.Script].Name, outcome.Failure, outcome.Message);
             return false;
         }
         return true;
+    }
+
+    /// <summary>
+    /// After a skipped failure (<c>on_error: continue</c>) the phase goes on in a fresh state when the failed
+    /// one cannot be trusted; req.ctx moves over as JSON, as it does between phases.
+    /// </summary>
+    private static LuaState Replace(LuaState state, ScriptCall call, RouteScripts scripts)
+    {
+        if (!state.Discard) return state;
+        state.EndPhase(keepContext: true);
+        scripts.Pool.Return(state);
+        var fresh = scripts.Pool.Rent();
+        fresh.BeginPhase(call);
+        return fresh;
+    }
+
+    private static bool RunResponseHooksAfter(ScriptCall call, RouteScripts scripts, HookRef failed, out string? failure)
+    {
+        int next = Array.IndexOf(scripts.OnResponse, failed) + 1;
+        var rest = new RouteScripts(scripts.Pool) { OnResponse = scripts.OnResponse[next..] };
+        return RunResponsePhase(call, rest, out failure);
     }
 
     /// <summary>One call, timed and counted; failures are logged with the script's own message and traceback.</summary>

@@ -74,7 +74,8 @@ string.rep = function(s, n, sep)
   sep = sep == nil and "" or str_arg(sep, 3, "rep")
   if n <= 0 then return "" end
   if n > MAX_REP or n * (#s + #sep) > MAX_REP then error("resulting string too large", 2) end
-  return srep(s, n, sep)
+  -- Lua's rep copies once per repetition (millions of calls for short strings); the host fills by doubling.
+  return check(native.rep(s, n, sep))
 end
 string.upper = function(s) return supper(too_long(str_arg(s, 1, "upper"), "upper")) end
 string.lower = function(s) return slower(too_long(str_arg(s, 1, "lower"), "lower")) end
@@ -93,6 +94,19 @@ local function fmt_arg(f, fname)
   f = str_arg(f, 1, fname)
   if #f > MAX_FORMAT then error("bad argument #1 to '" .. fname .. "' (format longer than 256 bytes)", 3) end
   return f
+end
+local sformat = string.format
+string.format = function(f, ...)
+  f = str_arg(f, 1, "format")
+  local total, n = #f, select("#", ...)
+  for i = 1, n do
+    local v = select(i, ...)
+    if type(v) == "string" then total = total + #v end
+  end
+  -- %q escapes byte by byte through the C library; other conversions copy.
+  local limit = nfind(f, "%q", 1, 0, true) and 65536 or MAX_LINEAR
+  if total > limit then error("bad argument to 'format' (strings longer than " .. limit .. " bytes in total)", 2) end
+  return sformat(f, ...)
 end
 string.pack = function(f, ...) return spack(fmt_arg(f, "pack"), ...) end
 string.unpack = function(f, ...) return sunpack(fmt_arg(f, "unpack"), ...) end
@@ -113,6 +127,8 @@ local pack, unpack, concat = table.pack, table.unpack, table.concat
 string.gmatch = function(s, p, init)
   s = str_arg(s, 1, "gmatch")
   p = str_arg(p, 2, "gmatch")
+  -- In gmatch a leading '^' is an ordinary character, not an anchor (Lua 5.4).
+  if sbyte(p, 1) == 94 then p = "%" .. p end
   local len = #s
   local pos = int_arg(init, 3, "gmatch", 1)
   if pos < 0 then pos = len + pos + 1 end
@@ -151,7 +167,7 @@ local function expand(repl, whole, r)
       local v = whole
       if c > 48 then
         v = r[2 + c - 48]
-        if c - 48 > r.n - 2 then error("invalid capture index %" .. (c - 48) .. " in replacement string", 3) end
+        if c - 48 > r.n - 2 then error("invalid capture index %" .. (c - 48), 3) end
       end
       k = k + 1; parts[k] = tostring(v)
     else
@@ -243,7 +259,9 @@ end
 
 local function less(a, b) return a < b end
 table.sort = function(t, comp)
-  if comp == nil and type(t) == "table" and rawlen(t) > 2048 then comp = less end
+  -- Natively, one sort of long strings is one C call of any length; with a Lua comparator the budget
+  -- applies between comparisons.
+  if comp == nil and type(t) == "table" and rawlen(t) > 16 then comp = less end
   return tsort(t, comp)
 end
 
@@ -281,7 +299,8 @@ local function readonly(t)
   local view = raw_setmetatable({}, {
     __index = t,
     __newindex = refuse,
-    __pairs = function() return next, t, nil end,
+    -- The iterator reads the real table, but only keys and values come out: never the table itself.
+    __pairs = function(self) return function(_, k) return next(t, k) end, self, nil end,
     __len = function() return #t end,
     __metatable = false,
   })
@@ -306,6 +325,7 @@ local function safe_setmetatable(t, mt)
 end
 
 local function safe_rawset(t, k, v)
+  if type(t) ~= "table" then error("bad argument #1 to 'rawset' (table expected, got " .. typename(t) .. ")", 2) end
   if protected[t] then error("attempt to modify a read-only table", 2) end
   return raw_rawset(t, k, v)
 end
@@ -387,7 +407,11 @@ local function make_require(env)
     local chunk, err = load(src, "@" .. src_name(name), "t", env)
     if not chunk then error(err, 2) end
     loaded[name] = true
-    local result = chunk(name)
+    local ok, result = pcall(chunk, name)
+    if not ok then
+      loaded[name] = nil
+      error(result, 2)
+    end
     if result == nil then result = true end
     loaded[name] = result
     return result
