@@ -26,6 +26,7 @@ internal sealed unsafe class LuaState : IDisposable
     private readonly BudgetSlot _slot;
     private readonly long _budgetTicks;
     private readonly int _objectMetaRef, _headersMetaRef, _tracebackRef, _ctxRef;
+    private readonly int[] _objectRefs = new int[4];  // this phase's req, res and header userdata, by ObjectKind
     private readonly int[] _functionRefs;   // [script * 3 + (int)ScriptFunction]
     private int[] _routeRefs;               // by ScriptSet.Routes index
 
@@ -59,6 +60,11 @@ internal sealed unsafe class LuaState : IDisposable
         int newEnvRef = Ref(L);
         lua_pushboolean(L, 0);
         _ctxRef = Ref(L);
+        for (int i = 0; i < _objectRefs.Length; i++)
+        {
+            lua_pushboolean(L, 0);
+            _objectRefs[i] = Ref(L);
+        }
 
         ScriptBudget.Register(_slot);
 
@@ -130,6 +136,11 @@ internal sealed unsafe class LuaState : IDisposable
         Generation++;
         lua_pushboolean(_l, 0);
         lua_rawseti(_l, RegistryIndex, _ctxRef);
+        foreach (var slot in _objectRefs)
+        {
+            lua_pushboolean(_l, 0);
+            lua_rawseti(_l, RegistryIndex, slot);
+        }
     }
 
     public void EndPhase(bool keepContext)
@@ -173,11 +184,17 @@ internal sealed unsafe class LuaState : IDisposable
     public void PushObject(ObjectKind kind)
     {
         var L = _l;
+        // Made once per phase and shared by its hooks: scripts read req.headers[...] many times.
+        int cache = _objectRefs[(int)kind];
+        if (lua_rawgeti(L, RegistryIndex, cache) == TUserdata) return;
+        Pop(L, 1);
         var payload = (ObjectPayload*)lua_newuserdatauv(L, (nuint)sizeof(ObjectPayload), 0);
         payload->Generation = Generation;
         payload->Kind = kind;
         PushRef(L, kind is ObjectKind.RequestHeaders or ObjectKind.ResponseHeaders ? _headersMetaRef : _objectMetaRef);
         lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, RegistryIndex, cache);
     }
 
     /// <summary>The userdata at <paramref name="idx"/> if it belongs to the running phase.</summary>
