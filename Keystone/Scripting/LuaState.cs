@@ -17,7 +17,9 @@ internal sealed unsafe class LuaState : IDisposable
     public static readonly nint ErrorMarker = 1;
 
     private static readonly byte[] SandboxSource = ReadSandbox();
-    private static readonly TimeSpan LoadBudget = TimeSpan.FromMilliseconds(200);
+    /// <summary>A script's top-level code runs once per state, at load: it gets more than a hook call.</summary>
+    private static readonly long LoadBudgetTicks = Stopwatch.Frequency / 5;
+    private const long Unlimited = long.MaxValue / 4;
 
     private static int _live;
     private nint _l;
@@ -172,7 +174,7 @@ internal sealed unsafe class LuaState : IDisposable
         PushRef(L, functionRef);
         PushObject(ObjectKind.Request);
         if (withResponse) PushObject(ObjectKind.Response);
-        return Protected(withResponse ? 2 : 1, 1, Stopwatch.GetTimestamp() + _budgetTicks);
+        return Protected(withResponse ? 2 : 1, 1, _budgetTicks);
     }
 
     /// <summary>The value the last call returned (stack index 2, above the traceback handler).</summary>
@@ -220,14 +222,15 @@ internal sealed unsafe class LuaState : IDisposable
     /// Runs the function below <paramref name="nargs"/> arguments under the budget, with the traceback
     /// handler at stack index 1. Memory may only run out inside this call, where Lua can unwind it.
     /// </summary>
-    private ScriptOutcome Protected(int nargs, int nresults, long deadline, int handler = 1)
+    private ScriptOutcome Protected(int nargs, int nresults, long budget, int handler = 1)
     {
         var L = _l;
-        Deadline = deadline;
+        long started = Stopwatch.GetTimestamp();
+        Deadline = started + budget;
         BudgetSpent = false;
         MemorySpent = false;
         _heap->Infallible = 0;
-        _slot.Start(deadline);
+        _slot.Start(started, budget);
         int rc = lua_pcallk(L, nargs, nresults, handler, 0, 0);
         bool armed = _slot.Stop();
         _heap->Infallible = 1;
@@ -279,7 +282,7 @@ internal sealed unsafe class LuaState : IDisposable
         }
         KeystoneLibrary.PushNativeTable(L);
         PushLibSources(L);
-        var outcome = Protected(2, 4, Stopwatch.GetTimestamp() + (long)(LoadBudget.TotalSeconds * Stopwatch.Frequency), handler: 0);
+        var outcome = Protected(2, 4, LoadBudgetTicks, handler: 0);
         error = outcome.Message ?? "";
         return outcome.Failure == FailureReason.None;
     }
@@ -306,7 +309,7 @@ internal sealed unsafe class LuaState : IDisposable
         PushRef(L, _tracebackRef);                       // 1
         PushRef(L, newEnvRef);
         PushBytes(L, System.Text.Encoding.UTF8.GetBytes(script.Name));
-        if (Protected(1, 1, long.MaxValue) is { Failure: not FailureReason.None } envFailure)
+        if (Protected(1, 1, Unlimited) is { Failure: not FailureReason.None } envFailure)
             return new ScriptLoadError(script, envFailure.Message!);
         // 2: env
         var chunkName = System.Text.Encoding.UTF8.GetBytes("@" + script.DisplayPath + "\0");
@@ -317,7 +320,7 @@ internal sealed unsafe class LuaState : IDisposable
         if (rc != Ok) return new ScriptLoadError(script, ErrorText(L, -1));
         lua_pushvalue(L, 2);
         lua_setupvalue(L, 3, 1);                         // the chunk's _ENV is the script's environment
-        var run = Protected(0, 0, Stopwatch.GetTimestamp() + (long)(LoadBudget.TotalSeconds * Stopwatch.Frequency));
+        var run = Protected(0, 0, LoadBudgetTicks);
         if (run.Failure != FailureReason.None) return new ScriptLoadError(script, run.Message!);
 
         RefFunction(L, index, ScriptFunction.OnRequest, "on_request"u8);

@@ -1,18 +1,31 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Keystone.Scripting;
 
 /// <summary>
-/// The wall-time budget of script calls. A runner only stamps a deadline and flips a flag, so a call that
-/// stays within budget pays two interlocked operations; one watchdog thread, waking every millisecond, arms
-/// a count hook on a state whose call overran. The hook (Lua's own debug hook, set up by the sandbox)
-/// raises the budget error on every following VM instruction, so catching it with pcall does not help.
+/// The time budget of script calls. A runner only stamps its deadline and flips a flag, so a call within
+/// budget pays two interlocked operations; one watchdog thread, waking every millisecond, arms a count
+/// hook on a state whose call overran. The hook (Lua's own debug hook, set up by the sandbox) raises the
+/// budget error on every following VM instruction, so catching it with pcall does not help.
+/// <para>
+/// A call past its wall-clock deadline is stopped only when its thread really ran for the budget: on a
+/// busy machine the OS may pause a thread for milliseconds in the middle of a 20 µs hook, and that must not
+/// fail the request. Scripts cannot block or sleep, so a hostile script's wall time is its run time. The
+/// thread's CPU clock is read only for calls that outlive a watchdog tick, which well-behaved calls never do.
+/// </para>
 /// </summary>
-internal static class ScriptBudget
+internal static partial class ScriptBudget
 {
+    /// <summary>However the OS schedules, no call runs this much longer than its budget in wall time.</summary>
+    public static readonly long WallSlackTicks = Stopwatch.Frequency; // 1 s
+
     private static BudgetSlot[] _slots = [];
     private static readonly Lock SlotsLock = new();
     private static Thread? _watchdog;
+
+    [ThreadStatic] private static int _threadClock;
+    [ThreadStatic] private static bool _threadClockKnown;
 
     public static void Register(BudgetSlot slot)
     {
@@ -50,25 +63,64 @@ internal static class ScriptBudget
             Thread.Sleep(1);
             long now = Stopwatch.GetTimestamp();
             foreach (var slot in Volatile.Read(ref _slots))
-                slot.ArmIfOverrun(now);
+                slot.Check(now);
         }
     }
+
+    /// <summary>The calling thread's CPU clock id (looked up once per thread), or -1 where there is none.</summary>
+    public static int CurrentThreadClock()
+    {
+        if (_threadClockKnown) return _threadClock;
+        _threadClockKnown = true;
+        _threadClock = -1;
+        if (OperatingSystem.IsLinux() && pthread_getcpuclockid(pthread_self(), out int clock) == 0) _threadClock = clock;
+        return _threadClock;
+    }
+
+    /// <summary>CPU time a thread has used, in Stopwatch ticks; -1 when the clock cannot be read (the thread is gone).</summary>
+    public static long CpuTicks(int clock)
+    {
+        if (clock == -1 || clock_gettime(clock, out var time) != 0) return -1;
+        return (long)((time.Seconds * 1_000_000_000.0 + time.Nanoseconds) * Stopwatch.Frequency / 1_000_000_000.0);
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc")]
+    private static partial nint pthread_self();
+
+    [LibraryImport("libc")]
+    private static partial int pthread_getcpuclockid(nint thread, out int clock);
+
+    [LibraryImport("libc")]
+    private static partial int clock_gettime(int clock, out TimeSpec time);
 }
 
-/// <summary>The watchdog's view of one Lua state: whether a call runs in it, and until when it may.</summary>
+/// <summary>The watchdog's view of one Lua state: whether a call runs in it, since when, and on which thread.</summary>
 internal sealed class BudgetSlot(nint state)
 {
+    private const int Idle = 0, Running = 1, Arming = 2, Armed = 3;
+    private int _phase;
+    private long _started, _budget, _call, _threadClock;
+
+    // The watchdog's own notes on the call it is watching; only the watchdog thread touches them.
+    private long _seenCall = -1, _cpuAtSeen;
+
     /// <summary>Lua's own debug hook function, set up by the sandbox to raise the budget error.</summary>
     public nint BudgetHook { get; set; }
 
-    private const int Idle = 0, Running = 1, Arming = 2, Armed = 3;
-    private int _phase;
-    private long _deadline;
-
     /// <summary>Called by the runner before each protected call.</summary>
-    public void Start(long deadline)
+    public void Start(long started, long budget)
     {
-        _deadline = deadline;
+        _started = started;
+        _budget = budget;
+        _threadClock = ScriptBudget.CurrentThreadClock();
+        _call++;
         Volatile.Write(ref _phase, Running);
     }
 
@@ -84,9 +136,23 @@ internal sealed class BudgetSlot(nint state)
         return true;
     }
 
-    public void ArmIfOverrun(long now)
+    public void Check(long now)
     {
-        if (Volatile.Read(ref _phase) != Running || now <= Volatile.Read(ref _deadline)) return;
+        if (Volatile.Read(ref _phase) != Running) return;
+        long call = Volatile.Read(ref _call), started = _started, budget = _budget;
+        if (call != _seenCall)
+        {
+            // First tick that finds this call still running: note how much CPU its thread had used.
+            _seenCall = call;
+            _cpuAtSeen = ScriptBudget.CpuTicks((int)_threadClock);
+            return;
+        }
+        if (now - started <= budget) return;
+        long cpu = ScriptBudget.CpuTicks((int)_threadClock);
+        // Run time is counted from the first sighting: what came before may have been a pause, not work.
+        // A looping script is therefore stopped after one to two budgets plus a tick.
+        bool spent = cpu < 0 || _cpuAtSeen < 0 || cpu - _cpuAtSeen > budget;
+        if (!spent && now - started <= budget + ScriptBudget.WallSlackTicks) return;
         if (Interlocked.CompareExchange(ref _phase, Arming, Running) != Running) return;
         LuaNative.lua_sethook(state, BudgetHook, LuaNative.MaskCount, 1);
         Volatile.Write(ref _phase, Armed);
