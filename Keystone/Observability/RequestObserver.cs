@@ -34,11 +34,11 @@ public sealed class RequestObserver
         _accessLog.Write(new AccessLogEntry(
             DateTimeOffset.UtcNow, exchange.RequestId, context.Connection.RemoteIpAddress, request.Method,
             request.Host.Value ?? "", request.Path.Value ?? "", route?.Name ?? GatewayMetrics.NoRoute,
-            route?.Upstream?.Name, exchange.Target?.Name, status,
+            (exchange.Upstream ?? route?.Upstream)?.Name, exchange.Target?.Name, status,
             request.ContentLength, context.Response.ContentLength,
             total.TotalMilliseconds,
             exchange.UpstreamTicks == 0 ? null : Stopwatch.GetElapsedTime(0, exchange.UpstreamTicks).TotalMilliseconds,
-            null));
+            exchange.Script is { } script ? Stopwatch.GetElapsedTime(0, script.LuaTicks).TotalMilliseconds : null));
     }
 
     /// <summary>Failures caused by the client (it went away or sent a broken body), not by the target.</summary>

@@ -44,6 +44,9 @@ internal sealed class ScriptCall(HttpContext context, RouteTable<Route> routes, 
     /// <summary>res.body is readable and writable: the route buffers responses, or a script answered.</summary>
     public bool ResponseBodyAvailable { get; set; }
 
+    /// <summary>Stopwatch ticks spent in this request's script calls, for the access log's lua_ms.</summary>
+    public long LuaTicks { get; set; }
+
     public string EffectivePath => Path ?? Context.Request.Path.Value ?? "/";
 
     public string EffectiveQuery => QueryString ?? (Context.Request.QueryString.Value is { Length: > 1 } q ? q[1..] : "");

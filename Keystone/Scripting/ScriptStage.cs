@@ -234,7 +234,9 @@ internal static class ScriptStage
         var set = state.Scripts;
         long started = Stopwatch.GetTimestamp();
         var outcome = route >= 0 ? state.InvokeRoute(route) : state.Invoke(script, function, function == ScriptFunction.OnResponse);
-        set.Durations[script * 3 + (int)function].Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        long elapsed = Stopwatch.GetTimestamp() - started;
+        call.LuaTicks += elapsed;
+        set.Durations[script * 3 + (int)function].Observe((double)elapsed / Stopwatch.Frequency);
         if (outcome.Failure != FailureReason.None)
         {
             set.Failures[script * 3 + (int)outcome.Failure - 1].Inc();
