@@ -18,145 +18,10 @@ internal static unsafe class KeystoneLibrary
     /// <summary>Longest log line a script can write; the rest is cut.</summary>
     public const int MaxLogBytes = 4096;
 
-    /// <summary>The common frame of every native function: state lookup, infallible pushes, no exception escapes.</summary>
-    private static int Run(nint L, delegate*<LuaState, nint, int> body)
-    {
-        var state = LuaState.From(L);
-        state.EnterNative();
-        try
-        {
-            return body(state, L);
-        }
-        catch (Exception e)
-        {
-            state.MarkDiscard();
-            return LuaText.Raise(L, "internal error: " + e.GetType().Name);
-        }
-        finally
-        {
-            state.LeaveNative();
-        }
-    }
-
-    // ---- string.find / string.match / gmatch & gsub support ----------------------------------------
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int Find(nint L) => Run(L, &FindBody);
-
-    private static int FindBody(LuaState state, nint L)
-    {
-        var subject = StringAt(L, 1);
-        var pattern = StringAt(L, 2);
-        int isInteger;
-        long init = lua_tointegerx(L, 3, &isInteger);
-        int mode = (int)lua_tointegerx(L, 4, null);
-        bool plain = lua_toboolean(L, 5) != 0;
-        if (isInteger == 0) return LuaText.Raise(L, "bad argument #3 (number has no integer representation)");
-
-        long len = subject.Length;
-        if (init > 0) { }
-        else if (init == 0) init = 1;
-        else if (init < -len) init = 1;
-        else init = len + init + 1;
-        if (init > len + 1)
-        {
-            lua_pushnil(L);
-            return 1;
-        }
-        int start = (int)init - 1;
-
-        if (plain || (mode == 0 && !HasSpecials(pattern)))
-        {
-            int found = subject[start..].IndexOf(pattern);
-            if (found < 0)
-            {
-                lua_pushnil(L);
-                return 1;
-            }
-            lua_pushinteger(L, start + found + 1);
-            lua_pushinteger(L, start + found + pattern.Length);
-            return 2;
-        }
-
-        Span<Capture> captures = stackalloc Capture[LuaPattern.MaxCaptures];
-        var result = LuaPattern.Find(subject, pattern, start, captures, state.Deadline, out int matchStart, out int matchEnd, out int count, out var error);
-        switch (result)
-        {
-            case PatternResult.NoMatch:
-                lua_pushnil(L);
-                return 1;
-            case PatternResult.Error:
-                return LuaText.Raise(L, error ?? "malformed pattern");
-            case PatternResult.Timeout:
-                state.BudgetSpent = true;
-                return LuaText.Raise(L, "script exceeded its time budget (in pattern matching)");
-        }
-        if (lua_checkstack(L, count + 4) == 0) return LuaText.Raise(L, "too many captures");
-        int pushed = 0;
-        if (mode != 1)
-        {
-            lua_pushinteger(L, matchStart + 1);
-            lua_pushinteger(L, matchEnd);
-            pushed = 2;
-        }
-        if (count == 0 && mode != 0)
-        {
-            PushBytes(L, subject[matchStart..matchEnd]);
-            return pushed + 1;
-        }
-        for (int i = 0; i < count; i++)
-        {
-            var c = captures[i];
-            if (c.Length == Capture.Position) lua_pushinteger(L, c.Start + 1);
-            else PushBytes(L, subject.Slice(c.Start, c.Length));
-        }
-        return pushed + count;
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int Rep(nint L) => Run(L, &RepBody);
-
-    /// <summary>string.rep(s, n, sep), sizes already checked by the sandbox: built by doubling copies.</summary>
-    private static int RepBody(LuaState state, nint L)
-    {
-        var s = StringAt(L, 1);
-        var sep = StringAt(L, 3);
-        long n = lua_tointegerx(L, 2, null);
-        long total = n * s.Length + (n - 1) * sep.Length;
-        if (n <= 0 || total <= 0)
-        {
-            PushBytes(L, default);
-            return 1;
-        }
-        if (!state.CanAllocate(total)) return LuaText.Raise(L, "not enough memory");
-        var buffer = ArrayPool<byte>.Shared.Rent((int)total);
-        try
-        {
-            var output = buffer.AsSpan(0, (int)total);
-            s.CopyTo(output);
-            sep.CopyTo(output[s.Length..]);
-            int unit = s.Length + sep.Length, filled = Math.Min(unit, (int)total);
-            while (filled < total)
-            {
-                int copy = (int)Math.Min(filled, total - filled);
-                output[..copy].CopyTo(output[filled..]);
-                filled += copy;
-            }
-            PushBytes(L, output);
-            return 1;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static bool HasSpecials(ReadOnlySpan<byte> pattern) => pattern.IndexOfAny("^$*+?.([%-"u8) >= 0;
-
     // ---- keystone.log --------------------------------------------------------------------------
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int Log(nint L) => Run(L, &LogBody);
+    public static int Log(nint L) => NativeFrame.Run(L, &LogBody);
 
     private static int LogBody(LuaState state, nint L)
     {
@@ -191,7 +56,7 @@ internal static unsafe class KeystoneLibrary
     // ---- encodings and hashes ------------------------------------------------------------------
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int Base64Encode(nint L) => Run(L, &Base64EncodeBody);
+    public static int Base64Encode(nint L) => NativeFrame.Run(L, &Base64EncodeBody);
 
     private static int Base64EncodeBody(LuaState state, nint L)
     {
@@ -210,7 +75,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int Base64Decode(nint L) => Run(L, &Base64DecodeBody);
+    public static int Base64Decode(nint L) => NativeFrame.Run(L, &Base64DecodeBody);
 
     private static int Base64DecodeBody(LuaState state, nint L)
     {
@@ -241,7 +106,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int Sha256(nint L) => Run(L, &Sha256Body);
+    public static int Sha256(nint L) => NativeFrame.Run(L, &Sha256Body);
 
     private static int Sha256Body(LuaState state, nint L)
     {
@@ -252,7 +117,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int HmacSha256(nint L) => Run(L, &HmacSha256Body);
+    public static int HmacSha256(nint L) => NativeFrame.Run(L, &HmacSha256Body);
 
     private static int HmacSha256Body(LuaState state, nint L)
     {
@@ -292,7 +157,7 @@ internal static unsafe class KeystoneLibrary
     // ---- JSON, JWT, time, environment ------------------------------------------------------------
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int JsonEncode(nint L) => Run(L, &JsonEncodeBody);
+    public static int JsonEncode(nint L) => NativeFrame.Run(L, &JsonEncodeBody);
 
     private static int JsonEncodeBody(LuaState state, nint L)
     {
@@ -304,7 +169,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int JsonDecode(nint L) => Run(L, &JsonDecodeBody);
+    public static int JsonDecode(nint L) => NativeFrame.Run(L, &JsonDecodeBody);
 
     private static int JsonDecodeBody(LuaState state, nint L)
     {
@@ -318,7 +183,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int JwtVerify(nint L) => Run(L, &JwtVerifyBody);
+    public static int JwtVerify(nint L) => NativeFrame.Run(L, &JwtVerifyBody);
 
     private static int JwtVerifyBody(LuaState state, nint L)
     {
@@ -345,7 +210,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int Env(nint L) => Run(L, &EnvBody);
+    public static int Env(nint L) => NativeFrame.Run(L, &EnvBody);
 
     private static int EnvBody(LuaState state, nint L)
     {
@@ -359,7 +224,7 @@ internal static unsafe class KeystoneLibrary
     // ---- keystone.shared -----------------------------------------------------------------------
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int SharedGet(nint L) => Run(L, &SharedGetBody);
+    public static int SharedGet(nint L) => NativeFrame.Run(L, &SharedGetBody);
 
     private static int SharedGetBody(LuaState state, nint L)
     {
@@ -387,7 +252,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int SharedSet(nint L) => Run(L, &SharedSetBody);
+    public static int SharedSet(nint L) => NativeFrame.Run(L, &SharedSetBody);
 
     private static int SharedSetBody(LuaState state, nint L)
     {
@@ -417,7 +282,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int SharedIncrement(nint L) => Run(L, &SharedIncrementBody);
+    public static int SharedIncrement(nint L) => NativeFrame.Run(L, &SharedIncrementBody);
 
     private static int SharedIncrementBody(LuaState state, nint L)
     {
@@ -436,7 +301,7 @@ internal static unsafe class KeystoneLibrary
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int SharedDelete(nint L) => Run(L, &SharedDeleteBody);
+    public static int SharedDelete(nint L) => NativeFrame.Run(L, &SharedDeleteBody);
 
     private static int SharedDeleteBody(LuaState state, nint L)
     {
@@ -451,8 +316,8 @@ internal static unsafe class KeystoneLibrary
         lua_createtable(L, 0, 24);
         lua_pushlightuserdata(L, LuaState.ErrorMarker);
         SetField(L, "ERR"u8);
-        Add(L, "find"u8, &Find);
-        Add(L, "rep"u8, &Rep);
+        Add(L, "find"u8, &StringFunctions.Find);
+        Add(L, "rep"u8, &StringFunctions.Rep);
         Add(L, "log"u8, &Log);
         Add(L, "base64_encode"u8, &Base64Encode);
         Add(L, "base64_decode"u8, &Base64Decode);

@@ -18,52 +18,28 @@ internal static unsafe class RequestBinding
     private const int MaxParams = 16;
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int ObjectIndex(nint L)
+    public static int ObjectIndex(nint L) => NativeFrame.Run(L, &ObjectIndexBody);
+
+    private static int ObjectIndexBody(LuaState state, nint L)
     {
-        var state = LuaState.From(L);
-        state.EnterNative();
-        try
-        {
-            var payload = state.ObjectAt(L, 1);
-            if (payload == null) return LuaText.Raise(L, "req/res used outside the hook call it was given to");
-            var key = StringAt(L, 2);
-            return payload->Kind == ObjectKind.Request ? RequestField(state, state.Call!, L, key) : ResponseField(state, state.Call!, L, key);
-        }
-        catch (Exception e)
-        {
-            state.MarkDiscard();
-            return LuaText.Raise(L, "internal error reading a field: " + e.GetType().Name);
-        }
-        finally
-        {
-            state.LeaveNative();
-        }
+        var payload = state.ObjectAt(L, 1);
+        if (payload == null) return LuaText.Raise(L, "req/res used outside the hook call it was given to");
+        var key = StringAt(L, 2);
+        return payload->Kind == ObjectKind.Request ? RequestField(state, state.Call!, L, key) : ResponseField(state, state.Call!, L, key);
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int ObjectNewIndex(nint L)
+    public static int ObjectNewIndex(nint L) => NativeFrame.Run(L, &ObjectNewIndexBody);
+
+    private static int ObjectNewIndexBody(LuaState state, nint L)
     {
-        var state = LuaState.From(L);
-        state.EnterNative();
-        try
-        {
-            var payload = state.ObjectAt(L, 1);
-            if (payload == null) return LuaText.Raise(L, "req/res used outside the hook call it was given to");
-            var key = Encoding.UTF8.GetString(StringAt(L, 2));
-            var error = payload->Kind == ObjectKind.Request ? SetRequestField(state.Call!, L, key) : SetResponseField(state.Call!, L, key);
-            if (error is not null) return LuaText.Raise(L, error);
-            lua_settop(L, 0);
-            return 0;
-        }
-        catch (Exception e)
-        {
-            state.MarkDiscard();
-            return LuaText.Raise(L, "internal error setting a field: " + e.GetType().Name);
-        }
-        finally
-        {
-            state.LeaveNative();
-        }
+        var payload = state.ObjectAt(L, 1);
+        if (payload == null) return LuaText.Raise(L, "req/res used outside the hook call it was given to");
+        var key = Encoding.UTF8.GetString(StringAt(L, 2));
+        var error = payload->Kind == ObjectKind.Request ? SetRequestField(state.Call!, L, key) : SetResponseField(state.Call!, L, key);
+        if (error is not null) return LuaText.Raise(L, error);
+        lua_settop(L, 0);
+        return 0;
     }
 
     private static int RequestField(LuaState state, ScriptCall call, nint L, ReadOnlySpan<byte> key)
@@ -240,101 +216,65 @@ internal static unsafe class RequestBinding
         payload->Kind == ObjectKind.RequestHeaders ? call.Context.Request.Headers : call.Context.Response.Headers;
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int HeadersIndex(nint L)
+    public static int HeadersIndex(nint L) => NativeFrame.Run(L, &HeadersIndexBody);
+
+    private static int HeadersIndexBody(LuaState state, nint L)
     {
-        var state = LuaState.From(L);
-        state.EnterNative();
-        try
+        var payload = state.ObjectAt(L, 1);
+        if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
+        if (lua_type(L, 2) != TString || HeaderName(StringAt(L, 2)) is not { } name)
         {
-            var payload = state.ObjectAt(L, 1);
-            if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
-            if (lua_type(L, 2) != TString || HeaderName(StringAt(L, 2)) is not { } name)
-            {
-                lua_pushnil(L);
-                return 1;
-            }
-            if (HeadersOf(state.Call!, payload).TryGetValue(name, out var values) && values.Count > 0)
-            {
-                if (values.Count == 1) LuaText.Push(L, values[0]);
-                else LuaText.Push(L, string.Join(", ", values.ToArray()));
-            }
-            else lua_pushnil(L);
+            lua_pushnil(L);
             return 1;
         }
-        catch (Exception e)
+        if (HeadersOf(state.Call!, payload).TryGetValue(name, out var values) && values.Count > 0)
         {
-            state.MarkDiscard();
-            return LuaText.Raise(L, "internal error reading a header: " + e.GetType().Name);
+            if (values.Count == 1) LuaText.Push(L, values[0]);
+            else LuaText.Push(L, string.Join(", ", values.ToArray()));
         }
-        finally
-        {
-            state.LeaveNative();
-        }
+        else lua_pushnil(L);
+        return 1;
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int HeadersNewIndex(nint L)
+    public static int HeadersNewIndex(nint L) => NativeFrame.Run(L, &HeadersNewIndexBody);
+
+    private static int HeadersNewIndexBody(LuaState state, nint L)
     {
-        var state = LuaState.From(L);
-        state.EnterNative();
-        try
-        {
-            var payload = state.ObjectAt(L, 1);
-            if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
-            var call = state.Call!;
-            if (lua_type(L, 2) != TString || HeaderName(StringAt(L, 2)) is not { } name || !Names.IsToken(name))
-                return LuaText.Raise(L, "a header name must be a token (letters, digits and !#$%&'*+-.^_`|~)");
-            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
-                return LuaText.Raise(L, $"{name} is set by Keystone from the body, not by scripts");
-            if (payload->Kind == ObjectKind.ResponseHeaders && call.Context.Response.HasStarted)
-                return LuaText.Raise(L, "response headers can no longer change: the response has started");
-            var value = ReadHeaderValue(L, 3, out var problem);
-            if (problem is not null) return LuaText.Raise(L, problem);
-            var headers = HeadersOf(call, payload);
-            if (value.Count == 0) headers.Remove(name);
-            else headers[name] = value;
-            lua_settop(L, 0);
-            return 0;
-        }
-        catch (Exception e)
-        {
-            state.MarkDiscard();
-            return LuaText.Raise(L, "internal error setting a header: " + e.GetType().Name);
-        }
-        finally
-        {
-            state.LeaveNative();
-        }
+        var payload = state.ObjectAt(L, 1);
+        if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
+        var call = state.Call!;
+        if (lua_type(L, 2) != TString || HeaderName(StringAt(L, 2)) is not { } name || !Names.IsToken(name))
+            return LuaText.Raise(L, "a header name must be a token (letters, digits and !#$%&'*+-.^_`|~)");
+        if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            return LuaText.Raise(L, $"{name} is set by Keystone from the body, not by scripts");
+        if (payload->Kind == ObjectKind.ResponseHeaders && call.Context.Response.HasStarted)
+            return LuaText.Raise(L, "response headers can no longer change: the response has started");
+        var value = ReadHeaderValue(L, 3, out var problem);
+        if (problem is not null) return LuaText.Raise(L, problem);
+        var headers = HeadersOf(call, payload);
+        if (value.Count == 0) headers.Remove(name);
+        else headers[name] = value;
+        lua_settop(L, 0);
+        return 0;
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int HeadersTable(nint L)
+    public static int HeadersTable(nint L) => NativeFrame.Run(L, &HeadersTableBody);
+
+    private static int HeadersTableBody(LuaState state, nint L)
     {
-        var state = LuaState.From(L);
-        state.EnterNative();
-        try
+        var payload = state.ObjectAt(L, 1);
+        if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
+        var headers = HeadersOf(state.Call!, payload);
+        lua_createtable(L, 0, headers.Count);
+        foreach (var (name, values) in headers)
         {
-            var payload = state.ObjectAt(L, 1);
-            if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
-            var headers = HeadersOf(state.Call!, payload);
-            lua_createtable(L, 0, headers.Count);
-            foreach (var (name, values) in headers)
-            {
-                LuaText.Push(L, name.ToLowerInvariant());
-                LuaText.Push(L, values.Count == 1 ? values[0] : string.Join(", ", values.ToArray()));
-                lua_rawset(L, -3);
-            }
-            return 1;
+            LuaText.Push(L, name.ToLowerInvariant());
+            LuaText.Push(L, values.Count == 1 ? values[0] : string.Join(", ", values.ToArray()));
+            lua_rawset(L, -3);
         }
-        catch (Exception e)
-        {
-            state.MarkDiscard();
-            return LuaText.Raise(L, "internal error listing headers: " + e.GetType().Name);
-        }
-        finally
-        {
-            state.LeaveNative();
-        }
+        return 1;
     }
 
     /// <summary>
