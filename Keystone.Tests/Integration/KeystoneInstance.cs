@@ -46,9 +46,10 @@ public sealed class KeystoneInstance : IAsyncDisposable
     })
     { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(30) };
 
-    public static async Task<KeystoneInstance> StartAsync(string yaml)
+    /// <param name="configPath">Where to write the config; a fresh file in the temp folder when null.</param>
+    public static async Task<KeystoneInstance> StartAsync(string yaml, string? configPath = null)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"keystone-test-{Guid.NewGuid():N}.yaml");
+        var path = configPath ?? Path.Combine(Path.GetTempPath(), $"keystone-test-{Guid.NewGuid():N}.yaml");
         await File.WriteAllTextAsync(path, WithTestDefaults(yaml));
         var (snapshot, errors) = Snapshot.Load(path);
         if (snapshot is null)

@@ -39,8 +39,8 @@ internal sealed class LuaStatePool
     {
         var previous = _pool;
         _pool = new DefaultObjectPoolProvider { MaximumRetained = states }.Create(new Policy(this));
-        var warm = new List<LuaState>(states);
-        for (var s = previous.Get(); warm.Count < states; s = CreateState()) warm.Add(s);
+        var warm = new List<LuaState>(states) { previous.Get() };
+        while (warm.Count < states) warm.Add(CreateState());
         foreach (var state in warm) _pool.Return(state);
     }
 
