@@ -89,6 +89,7 @@ public sealed class ReloadUnderLoadTests(ITestOutputHelper output)
             var problems = new List<string>();
             int applied = 0, refused = 0, watched = 0, scriptSwaps = 0;
             double slowestReload = 0;
+            bool cappedEarly = false;
             try
             {
                 for (int r = 1; r <= Reloads; r++)
@@ -169,6 +170,7 @@ public sealed class ReloadUnderLoadTests(ITestOutputHelper output)
                     }
                 }
                 await Task.Delay(1000);
+                cappedEarly = stop.IsCancellationRequested;
             }
             finally
             {
@@ -182,10 +184,11 @@ public sealed class ReloadUnderLoadTests(ITestOutputHelper output)
             int liveBeforeCollecting = LuaState.Live;
             int liveAfter = LiveAfterCollecting();
             long memoryAfter = MemoryAfterCollecting();
+            foreach (var client in clients) client.Dispose();
 
             long requests = stats.Sum(s => s.Requests), failed = stats.Sum(s => s.Failed), fives = stats.Sum(s => s.FiveXx);
             long notFound = stats.Sum(s => s.NotFound);
-            output.WriteLine($"load: {requests} requests in {elapsed.TotalSeconds:F1} s ({requests / elapsed.TotalSeconds:F0}/s) by {Workers} workers; "
+            output.WriteLine($"load: {requests} requests in {elapsed.TotalSeconds:F1} s ({requests / elapsed.TotalSeconds:F0}/s) by {Workers} workers{(cappedEarly ? $" (stopped by the {LoadCap.TotalSeconds} s cap before the last reload)" : "")}; "
                 + $"failed {failed}, 5xx {fives}, expected 404 {notFound}, inconsistent {check.Violations}; p50 {WorkerStats.Percentile(stats, 0.50):F2} ms, "
                 + $"p99 {WorkerStats.Percentile(stats, 0.99):F2} ms, max {WorkerStats.Max(stats):F1} ms");
             output.WriteLine($"reloads: {Reloads} performed ({applied} applied, {refused} invalid configs refused, {watched} through the file watcher, "
@@ -204,8 +207,6 @@ public sealed class ReloadUnderLoadTests(ITestOutputHelper output)
                 $"managed memory {memoryAfter / 1048576.0:F1} MB after the run, baseline {memoryBaseline / 1048576.0:F1} MB");
             // Every snapshot asks for the same pool size, so the final pool holds as many states as the first did.
             Assert.True(liveAfter <= liveBaseline, $"{liveAfter} Lua states open after the run and a GC; {liveBaseline} after the start");
-
-            foreach (var client in clients) client.Dispose();
         }
         finally
         {

@@ -120,8 +120,10 @@ public static class JwtVerifier
         if (signature.Length != rsa.KeySize / 8) return false;
         try
         {
-            // A shared instance is safe here: verifying only reads the key (OpenSSL allows concurrent use of an unchanged key).
-            return rsa.VerifyData(signingInput, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            // .NET does not promise that one RSA instance is safe across threads (a concurrent test failed
+            // once in about ten runs), so verifications with one cached key take turns.
+            lock (rsa)
+                return rsa.VerifyData(signingInput, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         }
         catch (CryptographicException)
         {

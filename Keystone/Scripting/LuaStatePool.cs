@@ -49,15 +49,8 @@ internal sealed class LuaStatePool
     public LuaState Rent()
     {
         Interlocked.Increment(ref _busy);
-        if (_retired) return CreateState();
-        try
-        {
-            return _pool.Get();
-        }
-        catch (ObjectDisposedException)
-        {
-            return CreateState();
-        }
+        // A retired pool hands out what it still holds, then fresh states (Create answers null once retired).
+        return _pool.Get() ?? CreateState();
     }
 
     public void Return(LuaState state)
@@ -69,13 +62,25 @@ internal sealed class LuaStatePool
             return;
         }
         _pool.Return(state);
+        // Retired while this was being returned: do not leave it to the finalizer.
+        if (_retired) Drain();
     }
 
     /// <summary>Closes idle states now; states in use close when they come back.</summary>
     public void Retire()
     {
         _retired = true;
-        (_pool as IDisposable)?.Dispose();
+        Drain();
+    }
+
+    /// <summary>
+    /// Takes every idle state out and closes it. Each Get hands a state to exactly one caller, so a
+    /// request renting at the same moment gets either a state nobody closes or a fresh one; disposing
+    /// the pool instead could close a state another thread was just handed.
+    /// </summary>
+    private void Drain()
+    {
+        while (_pool.Get() is { } idle) Close(idle);
     }
 
     private LuaState CreateState() => LuaState.Create(_scripts);
@@ -84,7 +89,8 @@ internal sealed class LuaStatePool
 
     private sealed class Policy(LuaStatePool owner) : IPooledObjectPolicy<LuaState>
     {
-        public LuaState Create() => owner.CreateState();
+        // Null once retired: Drain stops there, and Rent makes its own state.
+        public LuaState Create() => owner._retired ? null! : owner.CreateState();
 
         // DisposableObjectPool disposes what this refuses and what it cannot keep.
         public bool Return(LuaState state) => !state.Discard;
