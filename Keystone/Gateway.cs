@@ -90,38 +90,45 @@ public sealed class Gateway
     }
 
     /// <summary>A route with Lua: hooks may answer, rewrite or re-target the request before it is forwarded.</summary>
-    private async Task ScriptedAsync(HttpContext context, Snapshot snapshot, Route route, RouteScripts scripts, string? upstreamPath, Exchange exchange)
+    /// <remarks>Synchronous up to the forward when there is no body to read, so a hooked route adds no async frame.</remarks>
+    private Task ScriptedAsync(HttpContext context, Snapshot snapshot, Route route, RouteScripts scripts, string? upstreamPath, Exchange exchange)
     {
         var call = new ScriptCall(context, snapshot.Routes, snapshot.Upstreams, route, exchange.RequestId);
         exchange.Script = call;
-        if ((scripts.OnRequest.Length > 0 || scripts.IsHandler) && !await ScriptStage.ReadBodyAsync(call, snapshot.Config.Lua.MaxBody))
+        if (scripts.OnRequest.Length > 0 || scripts.IsHandler)
+        {
+            var read = ScriptStage.ReadBodyAsync(call, snapshot.Config.Lua.MaxBody);
+            if (!read.IsCompletedSuccessfully) return ReadThenRunAsync(read, context, route, scripts, upstreamPath, exchange, call);
+            if (!read.Result) return ErrorResponse.WriteAsync(context, 413, "request body too large", exchange.RequestId);
+        }
+        return RunScripts(context, route, scripts, upstreamPath, exchange, call);
+    }
+
+    private async Task ReadThenRunAsync(ValueTask<bool> read, HttpContext context, Route route, RouteScripts scripts, string? upstreamPath, Exchange exchange, ScriptCall call)
+    {
+        if (!await read)
         {
             await ErrorResponse.WriteAsync(context, 413, "request body too large", exchange.RequestId);
             return;
         }
+        await RunScripts(context, route, scripts, upstreamPath, exchange, call);
+    }
+
+    private Task RunScripts(HttpContext context, Route route, RouteScripts scripts, string? upstreamPath, Exchange exchange, ScriptCall call)
+    {
         switch (ScriptStage.RunRequest(call, scripts, out var failure))
         {
             case ScriptVerdict.Failed:
                 context.Response.Clear();
-                await ErrorResponse.WriteAsync(context, 500, failure!, exchange.RequestId);
-                return;
+                return ErrorResponse.WriteAsync(context, 500, failure!, exchange.RequestId);
             case ScriptVerdict.Answered:
-                await ReplyReader.WriteAsync(call);
-                return;
+                return ReplyReader.WriteAsync(call);
         }
-        if (route.Respond is { } fixedResponse)
-        {
-            await WriteFixedResponse(context, fixedResponse, exchange.RequestId);
-            return;
-        }
+        if (route.Respond is { } fixedResponse) return WriteFixedResponse(context, fixedResponse, exchange.RequestId);
         var path = call.Path ?? upstreamPath;
-        if (path is null)
-        {
-            await ErrorResponse.WriteAsync(context, 400, "bad path", exchange.RequestId);
-            return;
-        }
+        if (path is null) return ErrorResponse.WriteAsync(context, 400, "bad path", exchange.RequestId);
         ScriptStage.PrepareUpstreamBody(call);
-        await ForwardAsync(context, route, call.EffectiveUpstream!, path, exchange);
+        return ForwardAsync(context, route, call.EffectiveUpstream!, path, exchange);
     }
 
     /// <summary>Finds the route and, for proxied routes, the path to send upstream (null when it would climb out).</summary>

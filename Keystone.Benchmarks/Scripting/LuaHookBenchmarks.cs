@@ -14,6 +14,7 @@ namespace Keystone.Benchmarks.Scripting;
 /// HttpContext and ScriptCall are reused, so what is measured is the hook path itself.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class LuaHookBenchmarks
 {
     private const string Scripts = """

@@ -75,7 +75,8 @@ done
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:18182/api/x")" = 401 ] || { echo "hook did not refuse a missing key"; exit 1; }
 curl -s -D - -o /dev/null -H "X-Api-Key: bench-key" "http://127.0.0.1:18182/api/x" | grep -qi '^x-gateway: keystone' || { echo "hook did not add x-gateway"; exit 1; }
 
-for v in "${VARIANTS[@]}"; do wrk -t1 -c32 -d3s -H "X-Api-Key: bench-key" "http://127.0.0.1:${PORT[$v]}/api/hello" >/dev/null; done
+# Long enough for tiered compilation to settle on both paths.
+for v in "${VARIANTS[@]}"; do wrk -t1 -c32 -d10s -H "X-Api-Key: bench-key" "http://127.0.0.1:${PORT[$v]}/api/hello" >/dev/null; done
 declare -A total=([plain]=0 [hook]=0) cpu=([plain]=0 [hook]=0) reqs=([plain]=0 [hook]=0) p99=([plain]="" [hook]="")
 for round in $(seq 1 "$ROUNDS"); do
   for variant in "${VARIANTS[@]}"; do

@@ -29,6 +29,8 @@ internal sealed unsafe partial class LuaState : IDisposable
     private readonly long _budgetTicks;
     private readonly int _objectMetaRef, _headersMetaRef, _tracebackRef, _ctxRef;
     private readonly int[] _objectRefs = new int[4];  // this phase's req, res and header userdata, by ObjectKind
+    private readonly long[] _objectGenerations = new long[4]; // the phase each of those slots was filled in
+    private long _ctxGeneration = -1;
     private readonly int[] _functionRefs;   // [script * 3 + (int)ScriptFunction]
     private int[] _routeRefs;               // by ScriptSet.Routes index
 
@@ -134,20 +136,14 @@ internal sealed unsafe partial class LuaState : IDisposable
     /// <summary>Starts one request's phase: hooks called until <see cref="EndPhase"/> share req, res and ctx.</summary>
     public void BeginPhase(ScriptCall call)
     {
+        // Cached slots are tagged with the phase that filled them, so a new phase clears nothing.
         Call = call;
         Generation++;
-        lua_pushboolean(_l, 0);
-        lua_rawseti(_l, RegistryIndex, _ctxRef);
-        foreach (var slot in _objectRefs)
-        {
-            lua_pushboolean(_l, 0);
-            lua_rawseti(_l, RegistryIndex, slot);
-        }
     }
 
     public void EndPhase(bool keepContext)
     {
-        if (keepContext && Call is { } call && lua_rawgeti(_l, RegistryIndex, _ctxRef) == TTable)
+        if (keepContext && Call is { } call && _ctxGeneration == Generation && lua_rawgeti(_l, RegistryIndex, _ctxRef) == TTable)
         {
             // Encoding runs after the hooks returned, so it gets a budget of its own.
             Deadline = Stopwatch.GetTimestamp() + _budgetTicks;
@@ -188,8 +184,8 @@ internal sealed unsafe partial class LuaState : IDisposable
         var L = _l;
         // Made once per phase and shared by its hooks: scripts read req.headers[...] many times.
         int cache = _objectRefs[(int)kind];
-        if (lua_rawgeti(L, RegistryIndex, cache) == TUserdata) return;
-        Pop(L, 1);
+        if (_objectGenerations[(int)kind] == Generation && lua_rawgeti(L, RegistryIndex, cache) == TUserdata) return;
+        if (_objectGenerations[(int)kind] == Generation) Pop(L, 1);
         var payload = (ObjectPayload*)lua_newuserdatauv(L, (nuint)sizeof(ObjectPayload), 0);
         payload->Generation = Generation;
         payload->Kind = kind;
@@ -197,6 +193,7 @@ internal sealed unsafe partial class LuaState : IDisposable
         lua_setmetatable(L, -2);
         lua_pushvalue(L, -1);
         lua_rawseti(L, RegistryIndex, cache);
+        _objectGenerations[(int)kind] = Generation;
     }
 
     /// <summary>The userdata at <paramref name="idx"/> if it belongs to the running phase.</summary>
@@ -210,8 +207,9 @@ internal sealed unsafe partial class LuaState : IDisposable
     /// <summary>Pushes this request's ctx table, creating it (or restoring it from an earlier phase) on first use.</summary>
     public void PushContext(nint L)
     {
-        if (lua_rawgeti(L, RegistryIndex, _ctxRef) == TTable) return;
-        Pop(L, 1);
+        if (_ctxGeneration == Generation && lua_rawgeti(L, RegistryIndex, _ctxRef) == TTable) return;
+        if (_ctxGeneration == Generation) Pop(L, 1);
+        _ctxGeneration = Generation;
         if (Call?.CarriedContext is not { } carried || LuaJson.Decode(this, L, carried) is not null || lua_type(L, -1) != TTable)
             lua_createtable(L, 0, 4);
         lua_pushvalue(L, -1);

@@ -109,7 +109,8 @@ internal sealed class BudgetSlot(nint state)
     private long _started, _budget, _call, _threadClock;
 
     // The watchdog's own notes on the call it is watching; only the watchdog thread touches them.
-    private long _seenCall = -1, _cpuAtSeen;
+    private const long NotRead = long.MinValue;
+    private long _seenCall = -1, _cpuAtSeen = NotRead;
 
     /// <summary>Lua's own debug hook function, set up by the sandbox to raise the budget error.</summary>
     public nint BudgetHook { get; set; }
@@ -142,15 +143,22 @@ internal sealed class BudgetSlot(nint state)
         long call = Volatile.Read(ref _call), started = _started, budget = _budget;
         if (call != _seenCall)
         {
-            // First tick that finds this call still running: note how much CPU its thread had used.
+            // A call the watchdog has not seen before: nearly every call ends before the next tick,
+            // so nothing more is done for it (reading a thread's CPU clock is a system call).
             _seenCall = call;
-            _cpuAtSeen = ScriptBudget.CpuTicks((int)_threadClock);
+            _cpuAtSeen = NotRead;
             return;
+        }
+        if (_cpuAtSeen == NotRead)
+        {
+            // Still running a tick later: from now on its thread's run time is watched.
+            _cpuAtSeen = ScriptBudget.CpuTicks((int)_threadClock);
+            if (_cpuAtSeen != -1) return;
         }
         if (now - started <= budget) return;
         long cpu = ScriptBudget.CpuTicks((int)_threadClock);
-        // Run time is counted from the first sighting: what came before may have been a pause, not work.
-        // A looping script is therefore stopped after one to two budgets plus a tick.
+        // Run time is counted from then on: what came before may have been a pause, not work. A looping
+        // script is therefore stopped after its budget plus one to two ticks.
         bool spent = cpu < 0 || _cpuAtSeen < 0 || cpu - _cpuAtSeen > budget;
         if (!spent && now - started <= budget + ScriptBudget.WallSlackTicks) return;
         if (Interlocked.CompareExchange(ref _phase, Arming, Running) != Running) return;
