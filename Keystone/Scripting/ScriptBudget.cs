@@ -84,6 +84,9 @@ internal static partial class ScriptBudget
         return (long)((time.Seconds * 1_000_000_000.0 + time.Nanoseconds) * Stopwatch.Frequency / 1_000_000_000.0);
     }
 
+    /// <summary>Time the process spent paused for garbage collection so far, in Stopwatch ticks.</summary>
+    public static long GcPauseTicks() => GC.GetTotalPauseDuration().Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+
     [StructLayout(LayoutKind.Sequential)]
     private struct TimeSpec
     {
@@ -110,7 +113,7 @@ internal sealed class BudgetSlot(nint state)
 
     // The watchdog's own notes on the call it is watching; only the watchdog thread touches them.
     private const long NotRead = long.MinValue;
-    private long _seenCall = -1, _cpuAtSeen = NotRead;
+    private long _seenCall = -1, _cpuAtSeen = NotRead, _pauseAtSeen;
 
     /// <summary>Lua's own debug hook function, set up by the sandbox to raise the budget error.</summary>
     public nint BudgetHook { get; set; }
@@ -153,13 +156,16 @@ internal sealed class BudgetSlot(nint state)
         {
             // Still running a tick later: from now on its thread's run time is watched.
             _cpuAtSeen = ScriptBudget.CpuTicks((int)_threadClock);
+            _pauseAtSeen = ScriptBudget.GcPauseTicks();
             if (_cpuAtSeen != -1) return;
         }
         if (now - started <= budget) return;
         long cpu = ScriptBudget.CpuTicks((int)_threadClock);
         // Run time is counted from then on: what came before may have been a pause, not work. A looping
         // script is therefore stopped after its budget plus one to two ticks.
-        bool spent = cpu < 0 || _cpuAtSeen < 0 || cpu - _cpuAtSeen > budget;
+        // A garbage collection the call's own allocation set off runs on its thread, but is not the script's doing.
+        long gc = ScriptBudget.GcPauseTicks() - _pauseAtSeen;
+        bool spent = cpu < 0 || _cpuAtSeen < 0 || cpu - _cpuAtSeen - gc > budget;
         if (!spent && now - started <= budget + ScriptBudget.WallSlackTicks) return;
         if (Interlocked.CompareExchange(ref _phase, Arming, Running) != Running) return;
         LuaNative.lua_sethook(state, BudgetHook, LuaNative.MaskCount, 1);
