@@ -9,16 +9,33 @@ public sealed class KeystoneProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly string _configPath;
+    private readonly StringBuilder _output;
 
-    private KeystoneProcess(Process process, string configPath, string baseUrl)
+    private KeystoneProcess(Process process, string configPath, string baseUrl, StringBuilder output)
     {
         _process = process;
+        _output = output;
         _configPath = configPath;
         Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false, UseProxy = false })
         { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public HttpClient Client { get; }
+
+    /// <summary>Everything the child wrote to stdout and stderr so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output) return _output.ToString();
+        }
+    }
+
+    /// <summary>The child's process id, for sending it signals.</summary>
+    public int ProcessId => _process.Id;
+
+    /// <summary>The config file the child serves; tests rewrite it to exercise reloads.</summary>
+    public string ConfigPath => _configPath;
 
     /// <summary>Serves <paramref name="yaml"/>, which must listen on 127.0.0.1:0; returns once the listener is up.</summary>
     public static async Task<KeystoneProcess> StartAsync(string yaml, params (string Name, string Value)[] environment)
@@ -56,7 +73,7 @@ public sealed class KeystoneProcess : IAsyncDisposable
             lock (output) text = output.ToString();
             throw new InvalidOperationException("keystone serve did not start:\n" + text);
         }
-        return new KeystoneProcess(process, path, await listening.Task);
+        return new KeystoneProcess(process, path, await listening.Task, output);
     }
 
     public async ValueTask DisposeAsync()

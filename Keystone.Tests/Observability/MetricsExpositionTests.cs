@@ -253,7 +253,7 @@ public sealed class MetricsExpositionTests : IDisposable
     private static bool IsScriptRoute(string value)
     {
         int colon = value.IndexOf(':');
-        return colon > 0 && Names.IsValid(value[..colon]) && value.IndexOf(' ', colon) > colon && !value.Contains('?');
+        return colon > 0 && Names.IsValid(value[..colon]) && value.IndexOf('/', colon) > colon && !value.Contains('?');
     }
 
     [Fact]
