@@ -81,7 +81,15 @@ public sealed class GatewayHost : IAsyncDisposable
         if (_admin is not null) await _admin.StartAsync(cancel);
         var config = Gateway.Current.Config;
         // Reloads run off the signal and watcher threads; the reloader serialises them.
-        _watcher = new ConfigWatcher(config.File, config.Lua.ScriptsDir, trigger => Reloader.Reload(trigger));
+        try
+        {
+            _watcher = new ConfigWatcher(config.File, config.Lua.ScriptsDir, trigger => Reloader.Reload(trigger));
+        }
+        catch (IOException e)
+        {
+            // Out of inotify instances or watches: serving matters more; SIGHUP and the admin API still reload.
+            Log.LogWarning("not watching {Config} for changes: {Reason}", config.File, e.Message);
+        }
         _hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
