@@ -15,6 +15,12 @@ internal sealed class LuaStatePool
     private readonly ScriptSet _scripts;
     private volatile bool _retired;
 
+    // A state per thread (by managed thread id) in front of the shared pool: a thread that rents the
+    // same state again finds its memory still in its core's cache, which the shared pool's rotation
+    // through all states defeats under load.
+    private const int LocalSlots = 64;
+    private readonly LuaState?[] _local = new LuaState?[LocalSlots];
+
     static LuaStatePool()
     {
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
@@ -49,6 +55,7 @@ internal sealed class LuaStatePool
     public LuaState Rent()
     {
         Interlocked.Increment(ref _busy);
+        if (Interlocked.Exchange(ref _local[Environment.CurrentManagedThreadId & (LocalSlots - 1)], null) is { } local) return local;
         // A retired pool hands out what it still holds, then fresh states (Create answers null once retired).
         return _pool.Get() ?? CreateState();
     }
@@ -61,7 +68,8 @@ internal sealed class LuaStatePool
             Close(state);
             return;
         }
-        _pool.Return(state);
+        if (Interlocked.CompareExchange(ref _local[Environment.CurrentManagedThreadId & (LocalSlots - 1)], state, null) is not null)
+            _pool.Return(state);
         // Retired while this was being returned: do not leave it to the finalizer.
         if (_retired) Drain();
     }
@@ -80,6 +88,8 @@ internal sealed class LuaStatePool
     /// </summary>
     private void Drain()
     {
+        for (int i = 0; i < LocalSlots; i++)
+            if (Interlocked.Exchange(ref _local[i], null) is { } local) Close(local);
         while (_pool.Get() is { } idle) Close(idle);
     }
 
