@@ -4,12 +4,7 @@
 # re-admitted. All on 127.0.0.1; everything started here is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-WORK=$(mktemp -d /tmp/keystone-kill-XXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-need() { command -v "$1" >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq --no-install-recommends "$2" >/dev/null; }; }
+source Keystone.Benchmarks/load/common.sh kill
 need wrk wrk
 need nginx nginx-light
 

@@ -8,12 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-5}
 SECONDS_PER_ROUND=${2:-10}
-WORK=$(mktemp -d /tmp/keystone-lua-XXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-need() { command -v "$1" >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq --no-install-recommends "$2" >/dev/null; }; }
+source Keystone.Benchmarks/load/common.sh lua
 need wrk wrk
 need nginx nginx-light
 
@@ -66,8 +61,6 @@ declare -A PORT=([plain]=18181 [hook]=18182)
 VARIANTS=(plain hook)
 declare -A KPID
 for v in "${VARIANTS[@]}"; do $KEYSTONE serve --config "$WORK/$v.yaml" & PIDS+=($!); KPID[$v]=$!; done
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
-HZ=$(getconf CLK_TCK)
 for port in 18180 18181 18182; do
   for _ in $(seq 1 100); do curl -sf -o /dev/null -H "X-Api-Key: bench-key" "http://127.0.0.1:$port/api/x" && break; sleep 0.1; done
 done

@@ -6,12 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-5}
 SECONDS_PER_ROUND=${2:-10}
-WORK=$(mktemp -d /tmp/keystone-obs-XXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-need() { command -v "$1" >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq --no-install-recommends "$2" >/dev/null; }; }
+source Keystone.Benchmarks/load/common.sh obs
 need wrk wrk
 need nginx nginx-light
 
@@ -54,8 +49,6 @@ declare -A PORT=([off]=18081 [on]=18082 [metrics]=18083)
 VARIANTS=(off metrics on)
 declare -A KPID
 for v in "${VARIANTS[@]}"; do $KEYSTONE serve --config "$WORK/$v.yaml" & PIDS+=($!); KPID[$v]=$!; done
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
-HZ=$(getconf CLK_TCK)
 for port in 18080 18081 18082 18083; do
   for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/x" && break; sleep 0.1; done
 done

@@ -64,14 +64,19 @@ internal static unsafe class KeystoneLibrary
         var input = StringAt(L, 1);
         bool url = lua_toboolean(L, 2) != 0;
         int length = url ? Base64Url.GetEncodedLength(input.Length) : Base64.GetMaxEncodedToUtf8Length(input.Length);
-        return WithBuffer(L, length, input, url, static (input, output, url) =>
-            url ? Base64Url.EncodeToUtf8(input, output) : EncodeStandard(input, output));
-    }
-
-    private static int EncodeStandard(ReadOnlySpan<byte> input, Span<byte> output)
-    {
-        Base64.EncodeToUtf8(input, output, out _, out int written);
-        return written;
+        var rented = ArrayPool<byte>.Shared.Rent(Math.Max(length, 4));
+        try
+        {
+            int written;
+            if (url) written = Base64Url.EncodeToUtf8(input, rented);
+            else Base64.EncodeToUtf8(input, rented, out _, out written);
+            PushBytes(L, rented.AsSpan(0, written));
+            return 1;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -137,21 +142,6 @@ internal static unsafe class KeystoneLibrary
         }
         PushBytes(L, hex);
         return 1;
-    }
-
-    private static int WithBuffer(nint L, int length, ReadOnlySpan<byte> input, bool flag, Func<ReadOnlySpan<byte>, Span<byte>, bool, int> write)
-    {
-        var rented = ArrayPool<byte>.Shared.Rent(Math.Max(length, 4));
-        try
-        {
-            int written = write(input, rented, flag);
-            PushBytes(L, rented.AsSpan(0, written));
-            return 1;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
     }
 
     // ---- JSON, JWT, time, environment ------------------------------------------------------------

@@ -15,7 +15,6 @@ internal struct LuaHeap
 {
     public long Used;
     public long Limit;
-    public long Peak;
     public int Infallible;
     public int Denied;
     public int OverCap;
@@ -53,7 +52,6 @@ internal struct LuaHeap
             return 0;
         }
         heap->Used += delta;
-        if (heap->Used > heap->Peak) heap->Peak = heap->Used;
         return (nint)moved;
     }
 }

@@ -14,16 +14,10 @@ internal static unsafe partial class LuaNative
     private const string Lib = "lua54";
 
     public const int RegistryIndex = -1001000;
-    public const int RidxGlobals = 2;
-    public const int MultRet = -1;
-
-    public const int Ok = 0, ErrRun = 2, ErrSyntax = 3, ErrMem = 4, ErrErr = 5;
+    public const int Ok = 0, ErrMem = 4;
     public const int TNone = -1, TNil = 0, TBoolean = 1, TLightUserdata = 2, TNumber = 3, TString = 4,
         TTable = 5, TFunction = 6, TUserdata = 7, TThread = 8;
     public const int MaskCount = 1 << 3;
-    public const int GcCollect = 2, GcCount = 3, GcCountB = 4;
-
-    public static int UpvalueIndex(int i) => RegistryIndex - i;
 
     [LibraryImport(Lib), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial nint lua_newstate(delegate* unmanaged[Cdecl]<nint, nint, nuint, nuint, nint> alloc, nint ud);
@@ -42,9 +36,6 @@ internal static unsafe partial class LuaNative
 
     [LibraryImport(Lib), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int lua_pcallk(nint L, int nargs, int nresults, int msgh, nint ctx, nint k);
-
-    [LibraryImport(Lib), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    public static partial int lua_gc(nint L, int what, int arg);
 
     [LibraryImport(Lib), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl), typeof(CallConvSuppressGCTransition)])]
     public static partial void lua_sethook(nint L, nint hook, int mask, int count);
@@ -96,9 +87,6 @@ internal static unsafe partial class LuaNative
 
     [LibraryImport(Lib), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl), typeof(CallConvSuppressGCTransition)])]
     public static partial void lua_rotate(nint L, int idx, int n);
-
-    [LibraryImport(Lib), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl), typeof(CallConvSuppressGCTransition)])]
-    public static partial int lua_rawequal(nint L, int a, int b);
 
     [LibraryImport(Lib), UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl), typeof(CallConvSuppressGCTransition)])]
     public static partial ulong lua_rawlen(nint L, int idx);

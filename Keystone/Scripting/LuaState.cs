@@ -83,8 +83,6 @@ internal sealed unsafe partial class LuaState : IDisposable
                 errors.Add(error);
             }
         }
-        _heap->Peak = _heap->Used;
-        Baseline = _heap->Used;
     }
 
     /// <summary>Lua states open in the process, across all pools: what a leak check watches.</summary>
@@ -94,11 +92,6 @@ internal sealed unsafe partial class LuaState : IDisposable
     private const long SandboxAllowance = 512 * 1024;
 
     public ScriptSet Scripts { get; }
-
-    /// <summary>Bytes the state used once every script was loaded.</summary>
-    public long Baseline { get; }
-
-    public long MemoryUsed => _heap->Used;
 
     /// <summary>The request whose hooks are running, read by the native functions; null between phases.</summary>
     public ScriptCall? Call { get; private set; }
@@ -129,8 +122,6 @@ internal sealed unsafe partial class LuaState : IDisposable
     public static LuaState From(nint L) => (LuaState)GCHandle.FromIntPtr(*(nint*)(L - IntPtr.Size)).Target!;
 
     public bool HasFunction(int script, ScriptFunction function) => _functionRefs[script * 3 + (int)function] > 0;
-
-    public bool HasRoute(int route) => _routeRefs[route] > 0;
 
     /// <summary>Starts one request's phase: hooks called until <see cref="EndPhase"/> share req, res and ctx.</summary>
     public void BeginPhase(ScriptCall call)

@@ -148,8 +148,8 @@ internal sealed class ScriptSet
                 set.CheckRoutes(errors);
                 return set;
             }
-            // A script that used to work keeps its previous version; a new or unknown one is an error.
-            bool substituted = false;
+            // A script that used to work keeps its previous version (one more attempt); a new one is an error.
+            bool substituted = false, failed = false;
             foreach (var failure in loadErrors)
             {
                 var old = attempt == 0 ? previous?.Scripts.FirstOrDefault(s => s.Name == failure.Script.Name) : null;
@@ -162,9 +162,10 @@ internal sealed class ScriptSet
                 else
                 {
                     errors.Add(new ConfigError(LocationOf(failure), failure.Message));
+                    failed = true;
                 }
             }
-            if (!substituted || loadErrors.Count > 0 && errors.Count > 0) return null;
+            if (failed || !substituted) return null;
         }
     }
 
@@ -190,15 +191,14 @@ internal sealed class ScriptSet
     /// <summary>Lua messages start with "chunkname:line:"; the location is pulled out of them.</summary>
     private static SourceLocation LocationOf(ScriptLoadError error)
     {
-        var message = error.Message;
-        foreach (var candidate in new[] { error.Script.DisplayPath })
+        var file = error.Script.DisplayPath;
+        if (error.Message.StartsWith(file + ":", StringComparison.Ordinal))
         {
-            if (!message.StartsWith(candidate + ":", StringComparison.Ordinal)) continue;
-            var rest = message.AsSpan(candidate.Length + 1);
+            var rest = error.Message.AsSpan(file.Length + 1);
             int colon = rest.IndexOf(':');
-            if (colon > 0 && int.TryParse(rest[..colon], out var line)) return new SourceLocation(candidate, line, 1);
+            if (colon > 0 && int.TryParse(rest[..colon], out var line)) return new SourceLocation(file, line, 1);
         }
-        return new SourceLocation(error.Script.DisplayPath, 1, 1);
+        return new SourceLocation(file, 1, 1);
     }
 
     /// <summary>Parses the declared route keys ("METHOD /path", "GET,POST /path" or "/path" for any method).</summary>

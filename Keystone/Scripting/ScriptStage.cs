@@ -78,13 +78,15 @@ internal static class ScriptStage
                 }
                 int type = lua_type(L, LuaState.ResultIndex);
                 if (type == TNil) continue;
-                if (ReplyReader.Apply(call, L, LuaState.ResultIndex) is { } problem)
+                if (ReplyReader.Apply(call, L, LuaState.ResultIndex) is not { } problem) return ScriptVerdict.Answered;
+                var rejected = Rejected(state, call, hook.Script, ScriptFunction.OnRequest, problem);
+                if (hook.ContinueOnError)
                 {
-                    failure = Rejected(state, call, hook.Script, ScriptFunction.OnRequest, problem);
-                    if (hook.ContinueOnError) { failure = null; call.Context.Response.Clear(); continue; }
-                    return ScriptVerdict.Failed;
+                    call.Context.Response.Clear();
+                    continue;
                 }
-                return ScriptVerdict.Answered;
+                failure = rejected;
+                return ScriptVerdict.Failed;
             }
             if (!scripts.IsHandler) return ScriptVerdict.Continue;
 

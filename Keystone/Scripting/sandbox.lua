@@ -448,30 +448,29 @@ end
 
 ---------------------------------------------------------------------------------------------------
 -- req, res and header tables are userdata whose fields the host reads and writes on access.
-local oindex, onewindex = native.object_index, native.object_newindex
-local object_mt = {
-  __index = function(o, k)
-    local v, e = oindex(o, k)
+-- Each metamethod calls its native half and raises what it reports, at the script's line.
+local function index_by(native_index)
+  return function(o, k)
+    local v, e = native_index(o, k)
     if v == ERR then error(e, 2) end
     return v
-  end,
-  __newindex = function(o, k, v)
-    local a, e = onewindex(o, k, v)
+  end
+end
+local function newindex_by(native_newindex)
+  return function(o, k, v)
+    local a, e = native_newindex(o, k, v)
     if a == ERR then error(e, 2) end
-  end,
+  end
+end
+local object_mt = {
+  __index = index_by(native.object_index),
+  __newindex = newindex_by(native.object_newindex),
   __metatable = false,
 }
-local hindex, hnewindex, htable = native.headers_index, native.headers_newindex, native.headers_table
+local htable = native.headers_table
 local headers_mt = {
-  __index = function(h, k)
-    local v, e = hindex(h, k)
-    if v == ERR then error(e, 2) end
-    return v
-  end,
-  __newindex = function(h, k, v)
-    local a, e = hnewindex(h, k, v)
-    if a == ERR then error(e, 2) end
-  end,
+  __index = index_by(native.headers_index),
+  __newindex = newindex_by(native.headers_newindex),
   __pairs = function(h)
     local t, e = htable(h)
     if t == ERR then error(e, 2) end
