@@ -1,4 +1,5 @@
 using Keystone.Routing;
+using Keystone.Tests.Support;
 
 namespace Keystone.Tests.Routing;
 
@@ -45,16 +46,16 @@ public sealed class MethodsTests
     [Fact]
     public void Parse_and_allow_header_do_not_allocate()
     {
-        Methods.Parse("OPTIONS");
-        Methods.AllowHeader(MethodSet.Get);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++)
+        long allocated = Allocations.LeastOf(3, static () =>
         {
-            Methods.Parse("DELETE");
-            Methods.Parse("BREW");
-            Methods.AllowHeader((MethodSet)(i & 255));
-        }
+            for (int i = 0; i < 1000; i++)
+            {
+                Methods.Parse("DELETE");
+                Methods.Parse("BREW");
+                Methods.AllowHeader((MethodSet)(i & 255));
+            }
+        });
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, allocated);
     }
 }
