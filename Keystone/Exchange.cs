@@ -30,6 +30,12 @@ public sealed class Exchange
     /// <summary>The absolute URI sent upstream; set before forwarding.</summary>
     public string UpstreamUri { get; set; } = "";
 
+    /// <summary>Set for an attempt that may be retried: the transformer may then drop a 502/503/504 for a retry.</summary>
+    public bool MayRetryStatus { get; set; }
+
+    /// <summary>The status of an upstream response dropped in favour of a retry; 0 when none was.</summary>
+    public int DiscardedStatus { get; set; }
+
     /// <summary>Stopwatch ticks spent forwarding; 0 when nothing was forwarded.</summary>
     public long UpstreamTicks { get; set; }
 }

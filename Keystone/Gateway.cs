@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Sockets;
 using Keystone.Admin;
 using Keystone.Observability;
 using Keystone.Proxy;
@@ -190,68 +191,123 @@ public sealed class Gateway
 
     private async Task ForwardAsync(HttpContext context, Route route, Upstream upstream, string upstreamPath, Exchange exchange)
     {
-        int retriesLeft = IsSafeToRetry(context.Request) ? upstream.Retries : 0;
+        var retry = upstream.Retry;
+        int retriesLeft = retry.Retries > 0 && CanReplay(context.Request, retry) ? retry.Retries : 0;
+        if (retriesLeft > 0) upstream.RetryBudget.RecordRequest();
         Target? previous = null;
         var error = ForwarderError.None;
-        while (true)
+        for (int attempt = 0; ; attempt++)
         {
-            var (target, permit) = PickAvailable(upstream, context, previous);
-            if (target is null && previous is null)
+            // A retry goes to another target or not at all; the client then learns why the last try failed.
+            var (target, permit) = previous is null ? PickAvailable(upstream, context) : PickRetryTarget(upstream, previous);
+            if (target is null)
             {
-                await ErrorResponse.WriteAsync(context, 503, "no healthy upstream target", exchange.RequestId);
-                return;
-            }
-            // A retry goes to another target or not at all; the client then learns why the first try failed.
-            if (target is not null && target != previous)
-            {
-                error = await SendAsync(context, route, upstream, target, permit, upstreamPath, exchange);
-                if (error == ForwarderError.None) return;
-                if (!RequestObserver.IsClientSide(error)) target.LastError = error.ToString();
-                if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested) return;
-
-                // Refused or reset before any response: nothing reached the client, and the request is safe to repeat.
-                if (error == ForwarderError.Request && retriesLeft-- > 0)
+                if (previous is null)
                 {
-                    context.Response.Clear();
-                    previous = target;
-                    continue;
+                    await ErrorResponse.WriteAsync(context, 503, "no healthy upstream target", exchange.RequestId);
+                    return;
                 }
+                break;
             }
-            else if (target is not null)
+            if (attempt > 0 && !await PrepareRetryAsync(context, retry, attempt)) return;
+            exchange.MayRetryStatus = retriesLeft > 0;
+            exchange.DiscardedStatus = 0;
+            error = await SendAsync(context, route, upstream, target, permit, upstreamPath, exchange);
+            previous = target;
+            if (exchange.DiscardedStatus != 0)
             {
-                target.Breaker?.Release(permit);
+                // The transformer dropped a 502/503/504 for a retry it took from the budget; YARP had set its status.
+                retriesLeft--;
+                context.Response.Clear();
+                continue;
             }
+            if (error == ForwarderError.None) return;
+            if (!RequestObserver.IsClientSide(error)) target.LastError = error.ToString();
+            if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested) return;
 
-            var (status, text) = error switch
+            // Failed before any response: nothing reached the client, and the request can be sent again.
+            if (retriesLeft > 0 && (retry.On & FailureKind(error, context)) != 0 && upstream.RetryBudget.TryRetry())
             {
-                ForwarderError.RequestTimedOut => (504, "upstream timed out"),
-                ForwarderError.Request when IsConnectTimeout(context) => (504, "upstream connect timed out"),
-                ForwarderError.RequestBodyClient => (400, "could not read the request body"),
-                ForwarderError.Request => (502, "upstream refused or reset the connection"),
-                _ => (502, "upstream failed"),
-            };
-            context.Response.Clear();
-            await ErrorResponse.WriteAsync(context, status, text, exchange.RequestId);
+                retriesLeft--;
+                context.Response.Clear();
+                continue;
+            }
+            break;
+        }
+
+        context.Response.Clear();
+        if (exchange.DiscardedStatus != 0)
+        {
+            await ErrorResponse.WriteAsync(context, exchange.DiscardedStatus, $"upstream answered {exchange.DiscardedStatus}", exchange.RequestId);
             return;
         }
+        var (status, text) = error switch
+        {
+            ForwarderError.RequestTimedOut => (504, "upstream timed out"),
+            ForwarderError.Request when TimeoutOf(context) is ConnectTimeoutException => (504, "upstream connect timed out"),
+            ForwarderError.RequestBodyClient => (400, "could not read the request body"),
+            ForwarderError.Request => (502, "upstream refused or reset the connection"),
+            _ => (502, "upstream failed"),
+        };
+        await ErrorResponse.WriteAsync(context, status, text, exchange.RequestId);
     }
 
-    /// <summary>
-    /// A target in rotation whose breaker grants a permit, preferring one other than <paramref name="avoid"/>
-    /// (the target a retry is moving away from). Null when none will take the request.
-    /// </summary>
-    private static (Target? Target, CircuitPermit Permit) PickAvailable(Upstream upstream, HttpContext context, Target? avoid)
+    /// <summary>Waits out the backoff and rewinds a buffered body; false when the client left meanwhile.</summary>
+    private static async ValueTask<bool> PrepareRetryAsync(HttpContext context, RetryPolicy retry, int attempt)
+    {
+        var pause = retry.PauseBefore(attempt);
+        if (pause > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(pause, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+        if (context.Request.Body.CanSeek) context.Request.Body.Position = 0;
+        return true;
+    }
+
+    /// <summary>The balancer's choice among targets whose breaker grants a permit; null when none will take the request.</summary>
+    private static (Target? Target, CircuitPermit Permit) PickAvailable(Upstream upstream, HttpContext context)
     {
         for (int tries = 0; tries < upstream.Targets.Count; tries++)
         {
             var target = upstream.PickTarget(context);
             if (target is null) return (null, default);
-            if (target == avoid && tries + 1 < upstream.Targets.Count) continue;
-            // In panic, a target out of rotation is sent to anyway, its breaker included.
-            if (target.Breaker is null || (upstream.Panic && !target.IsUsable)) return (target, default);
-            if (target.Breaker.TryAcquire(out var permit)) return (target, permit);
+            if (TryAdmit(upstream, target, out var permit)) return (target, permit);
         }
         return (null, default);
+    }
+
+    /// <summary>
+    /// For a retry: the next target after <paramref name="failed"/> in list order that will take the request. The
+    /// balancer is not asked, so a retry neither moves the rotation on for other requests nor, with <c>hash</c>,
+    /// lands on the same target again.
+    /// </summary>
+    private static (Target? Target, CircuitPermit Permit) PickRetryTarget(Upstream upstream, Target failed)
+    {
+        var targets = upstream.Targets;
+        int start = 0;
+        while (targets[start] != failed) start++;
+        bool panic = upstream.InPanic;
+        for (int i = 1; i < targets.Count; i++)
+        {
+            var target = targets[(start + i) % targets.Count];
+            if ((target.IsUsable || panic) && TryAdmit(upstream, target, out var permit)) return (target, permit);
+        }
+        return (null, default);
+    }
+
+    private static bool TryAdmit(Upstream upstream, Target target, out CircuitPermit permit)
+    {
+        permit = default;
+        // In panic, a target out of rotation is sent to anyway, its breaker included.
+        if (target.Breaker is null || (upstream.Panic && !target.IsUsable)) return true;
+        return target.Breaker.TryAcquire(out permit);
     }
 
     private async Task<ForwarderError> SendAsync(HttpContext context, Route route, Upstream upstream, Target target, CircuitPermit permit, string upstreamPath, Exchange exchange)
@@ -268,27 +324,58 @@ public sealed class Gateway
         try
         {
             error = await _forwarder.SendAsync(context, target.Origin, _invoker, upstream.RequestConfig, route.Transformer!);
+            // UpstreamTimeoutHandler's first-byte limit reaches YARP as a failed request; it is a timeout.
+            if (error == ForwarderError.Request && TimeoutOf(context) is { } timeout && timeout is not ConnectTimeoutException)
+                error = ForwarderError.RequestTimedOut;
         }
         finally
         {
             Interlocked.Decrement(ref target.InFlight);
             long ticks = Stopwatch.GetTimestamp() - started;
             exchange.UpstreamTicks += ticks;
-            TargetFeedback.Report(target, permit, error, context.Response.StatusCode, upstream.Eject?.EjectOn5xx == true);
+            int status = exchange.DiscardedStatus != 0 ? exchange.DiscardedStatus : context.Response.StatusCode;
+            TargetFeedback.Report(target, permit, error, status, upstream.Eject?.EjectOn5xx == true);
             _observer?.RecordUpstream(upstream, target, error, ticks);
         }
         return error;
     }
 
-    private static bool IsConnectTimeout(HttpContext context)
+    private static UpstreamTimeoutException? TimeoutOf(HttpContext context)
     {
         for (var e = context.Features.Get<IForwarderErrorFeature>()?.Exception; e is not null; e = e.InnerException)
-            if (e is ConnectTimeoutException) return true;
-        return false;
+            if (e is UpstreamTimeoutException timeout) return timeout;
+        return null;
     }
 
-    /// <summary>Idempotent methods without a body: repeating them on another target cannot do anything twice.</summary>
-    private static bool IsSafeToRetry(HttpRequest request) =>
-        (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method))
-        && request.ContentLength is null or 0 && !request.Headers.ContainsKey("Transfer-Encoding");
+    /// <summary>What kind of <see cref="ForwarderError.Request"/> failure happened, in <c>retry_on</c> terms.</summary>
+    private static RetryOn FailureKind(ForwarderError error, HttpContext context)
+    {
+        if (error != ForwarderError.Request) return RetryOn.None;
+        for (var e = context.Features.Get<IForwarderErrorFeature>()?.Exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case ConnectTimeoutException:
+                case HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError }:
+                case SocketException { SocketErrorCode: SocketError.ConnectionRefused }:
+                    return RetryOn.ConnectFailure;
+            }
+        }
+        return RetryOn.Reset;
+    }
+
+    /// <summary>
+    /// A method the upstream retries whose body, if any, can be sent again: already in memory (a script read it),
+    /// or small enough to keep (it is then buffered as it is read). A large or chunked body is never retried.
+    /// </summary>
+    private static bool CanReplay(HttpRequest request, RetryPolicy retry)
+    {
+        if ((Methods.Parse(request.Method) & retry.Methods) == 0) return false;
+        bool chunked = request.Headers.ContainsKey("Transfer-Encoding");
+        if (!chunked && request.ContentLength is null or 0) return true;
+        if (request.Body.CanSeek) return true;
+        if (chunked || request.ContentLength > RetryPolicy.MaxReplayBody) return false;
+        request.EnableBuffering(RetryPolicy.MaxReplayBody, RetryPolicy.MaxReplayBody);
+        return true;
+    }
 }

@@ -118,7 +118,7 @@ public sealed class GatewayHost : IAsyncDisposable
     }
 
     /// <summary>One client for every upstream: pooled keep-alive, and none of the browser-like behaviour a proxy must not have.</summary>
-    public static HttpMessageInvoker CreateInvoker() => new(new SocketsHttpHandler
+    public static HttpMessageInvoker CreateInvoker() => new(new Proxy.UpstreamTimeoutHandler(new SocketsHttpHandler
     {
         UseProxy = false,
         AllowAutoRedirect = false,
@@ -129,7 +129,7 @@ public sealed class GatewayHost : IAsyncDisposable
         ConnectCallback = Proxy.UpstreamConnector.ConnectAsync,
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
         ActivityHeadersPropagator = null,
-    });
+    }));
 
     private static WebApplicationBuilder CreateBuilder(GatewayConfig config, IReadOnlyList<string> urls, LogLevel level)
     {

@@ -81,7 +81,9 @@ public static class AdminReports
             w.WriteStartObject();
             w.WriteString("name", name);
             w.WriteBoolean("preserve_host", upstream.PreserveHost);
-            w.WriteNumber("timeout_ms", upstream.RequestConfig.ActivityTimeout?.TotalMilliseconds ?? 0);
+            w.WriteNumber("timeout_ms", upstream.Timeout.TotalMilliseconds);
+            w.WriteNumber("idle_timeout_ms", upstream.IdleTimeout.TotalMilliseconds);
+            w.WriteNumber("retries", upstream.Retry.Retries);
             w.WriteStartArray("targets");
             foreach (var t in upstream.Targets)
             {

@@ -15,7 +15,7 @@ public static class ConfigLoader
     public const string DefaultListen = "http://0.0.0.0:8080";
     private static readonly string[] TopLevelKeys =
         ["listen", "shutdown_timeout", "upstreams", "routes", "tenants", "admin", "access_log", "metrics", "log_format", "log_level", "lua"];
-    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health", "balancer", "hash_on", "eject", "circuit_breaker", "retries", "panic", "connect_timeout"];
+    private static readonly string[] UpstreamKeys = ["targets", "preserve_host", "timeout", "health", "balancer", "hash_on", "eject", "circuit_breaker", "retries", "retry_on", "retry_methods", "retry_budget", "retry_backoff", "panic", "connect_timeout", "idle_timeout"];
     private static readonly string[] TargetKeys = ["url", "weight"];
 
     public static ConfigLoadResult LoadFile(string path, Func<string, string?>? env = null)
@@ -129,11 +129,20 @@ public static class ConfigLoader
                 Eject = ResilienceReader.ReadEject(reader, body, name),
                 ConnectTimeout = ReadConnectTimeout(reader, body),
                 Panic = YamlNodeReader.Get(body, "panic") is { } p && reader.Bool(p, "panic") == true,
-                Retries = reader.IntOr(body, "retries", 1, 0, 10),
+                IdleTimeout = ReadIdleTimeout(reader, body, timeout),
+                Retry = RetryReader.Read(reader, body, name),
                 CircuitBreaker = ResilienceReader.ReadCircuitBreaker(reader, body, name),
             });
         }
         return result;
+    }
+
+    private static TimeSpan ReadIdleTimeout(YamlNodeReader reader, YamlMappingNode upstream, TimeSpan timeout)
+    {
+        if (YamlNodeReader.Get(upstream, "idle_timeout") is not { } node || reader.Duration(node, "idle_timeout") is not { } value)
+            return timeout;
+        if (value == TimeSpan.Zero) reader.Error(node, "idle_timeout must be greater than zero");
+        return value;
     }
 
     private static TimeSpan ReadConnectTimeout(YamlNodeReader reader, YamlMappingNode upstream)

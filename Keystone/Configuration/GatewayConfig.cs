@@ -55,8 +55,11 @@ public sealed record UpstreamConfig(
     /// <summary>When every target is out of rotation, send to all of them anyway instead of answering 503.</summary>
     public bool Panic { get; init; }
 
-    /// <summary>Retries of GET, HEAD and OPTIONS without a body whose connection was refused or reset; default once.</summary>
-    public int Retries { get; init; } = 1;
+    /// <summary>Longest gap between two reads of the response body; defaults to <see cref="Timeout"/>.</summary>
+    public TimeSpan IdleTimeout { get; init; }
+
+    /// <summary>Which failed attempts are repeated on another target; by default a safe request, once.</summary>
+    public Proxy.RetryPolicy Retry { get; init; } = Proxy.RetryPolicy.Default;
 
     /// <summary>Passive ejection of targets that keep failing; null when turned off.</summary>
     public Proxy.PassiveEjectionConfig? Eject { get; init; } = Proxy.PassiveEjectionConfig.Default;

@@ -28,11 +28,16 @@ public sealed class Upstream
             BalancerKind.Hash => new ConsistentHash(targets, HashKey.Parse(config.HashOn!)),
             _ => new SmoothWeightedRoundRobin(targets),
         };
-        // YARP's activity timeout covers the wait for response headers and every idle gap after it.
-        RequestConfig = new ForwarderRequestConfig { ActivityTimeout = config.Timeout };
+        // YARP's activity timeout covers the wait for response headers and every idle gap after it; when
+        // timeout and idle_timeout differ it takes the larger, and UpstreamTimeoutHandler enforces the other.
+        Timeout = config.Timeout;
+        IdleTimeout = config.IdleTimeout;
+        if (config.IdleTimeout != config.Timeout) Timeouts = new UpstreamTimeouts(config.Timeout, config.IdleTimeout);
+        RequestConfig = new ForwarderRequestConfig { ActivityTimeout = Timeouts?.Activity ?? config.Timeout };
         Health = config.Health;
         Eject = config.Eject;
-        Retries = config.Retries;
+        Retry = config.Retry;
+        RetryBudget = new RetryBudget(config.Retry.BudgetRatio);
         ConnectTimeout = config.ConnectTimeout;
         Panic = config.Panic;
         Duration = UpstreamMetrics.Duration(config.Name);
@@ -48,8 +53,40 @@ public sealed class Upstream
 
     public TimeSpan ConnectTimeout { get; }
 
-    /// <summary>How many times a safe request refused by one target is tried on another.</summary>
-    public int Retries { get; }
+    /// <summary>The longest wait for response headers (<c>timeout</c>).</summary>
+    public TimeSpan Timeout { get; }
+
+    /// <summary>The longest gap between reads of the response body (<c>idle_timeout</c>).</summary>
+    public TimeSpan IdleTimeout { get; }
+
+    /// <summary>Null when <c>timeout</c> and <c>idle_timeout</c> are the same and YARP's activity timeout does both.</summary>
+    public UpstreamTimeouts? Timeouts { get; }
+
+    public RetryPolicy Retry { get; }
+
+    /// <summary>Retries in the last ten seconds against requests; a fresh budget on every reload.</summary>
+    public RetryBudget RetryBudget { get; }
+
+    /// <summary>True when a retry could go to a target other than <paramref name="target"/> now.</summary>
+    public bool HasOtherUsable(Target target)
+    {
+        foreach (var t in _targets)
+            if (t != target && t.IsUsable) return true;
+        return InPanic && _targets.Length > 1;
+    }
+
+    /// <summary><c>panic: true</c> and no target in rotation: every target is sent to.</summary>
+    public bool InPanic
+    {
+        get
+        {
+            if (!Panic) return false;
+            foreach (var t in _targets)
+                if (t.IsUsable) return false;
+            return true;
+        }
+    }
+
     public Histogram.Child Duration { get; }
 
     public Target? FindTarget(Uri url)

@@ -40,4 +40,4 @@ public static class UpstreamConnector
 
 /// <summary>The target did not accept the TCP connection within <c>connect_timeout</c>.</summary>
 public sealed class ConnectTimeoutException(string endpoint, TimeSpan timeout)
-    : IOException($"connecting to {endpoint} took longer than {timeout.TotalMilliseconds:0}ms");
+    : UpstreamTimeoutException($"connecting to {endpoint} took longer than {timeout.TotalMilliseconds:0}ms");

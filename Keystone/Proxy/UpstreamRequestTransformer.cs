@@ -30,6 +30,7 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
         // The upstream is the route's, or another one a script chose: its settings apply.
         var upstream = forwarding.Upstream!;
         proxyRequest.Options.Set(UpstreamConnector.ConnectTimeout, upstream.ConnectTimeout);
+        if (upstream.Timeouts is { } timeouts) proxyRequest.Options.Set(UpstreamTimeoutHandler.Key, timeouts);
         await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, cancellationToken);
 
         var headers = proxyRequest.Headers;
@@ -73,13 +74,28 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext context, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
-        var copyBody = await base.TransformResponseAsync(context, proxyResponse, cancellationToken);
         var exchange = context.Features.GetRequiredFeature<Exchange>();
+        if (proxyResponse is not null && exchange.MayRetryStatus && ShouldRetry(exchange, (int)proxyResponse.StatusCode))
+        {
+            // Nothing is copied: YARP drops this response and the gateway sends the request to another target.
+            exchange.DiscardedStatus = (int)proxyResponse.StatusCode;
+            return false;
+        }
+        var copyBody = await base.TransformResponseAsync(context, proxyResponse, cancellationToken);
         // The upstream may echo the id back; the client sees exactly one.
         context.Response.Headers[Observability.RequestId.Header] = exchange.RequestId;
         if (proxyResponse is not null && exchange.Script is { } call && call.Route.Scripts is { HasResponsePhase: true } scripts)
             return await Scripting.ScriptStage.RunResponseAsync(call, scripts, proxyResponse, cancellationToken);
         return copyBody;
+    }
+
+    /// <summary>A status the upstream retries on, another target to send to, and room in the retry budget.</summary>
+    private static bool ShouldRetry(Exchange exchange, int status)
+    {
+        var upstream = exchange.Upstream!;
+        return (upstream.Retry.On & RetryPolicy.StatusFlag(status)) != 0
+            && upstream.HasOtherUsable(exchange.Target!)
+            && upstream.RetryBudget.TryRetry();
     }
 
     private const string XForwardedFor = "X-Forwarded-For";
