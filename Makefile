@@ -1,8 +1,10 @@
 # Keystone — every target is one line of intent. See README.md.
 CONFIG ?= configs/keystone.yaml
 RID ?= linux-x64
+ROUNDS ?= 3
+SECONDS ?= 12
 
-.PHONY: run test test-deps bench publish docker clean
+.PHONY: run test test-deps bench bench-load publish docker clean
 
 run:      ## serve the default config on http://localhost:8080
 	dotnet run --project Keystone -c Release -- serve --config $(CONFIG)
@@ -18,6 +20,9 @@ test-deps: ## tools the tests use: promtool (Debian's prometheus package), insta
 
 bench:    ## BenchmarkDotNet micro benchmarks
 	dotnet run --project Keystone.Benchmarks -c Release -- --filter '*'
+
+bench-load: ## Keystone vs nginx, nginx + Lua, HAProxy, Caddy under load, one core each (~10 min; ROUNDS=3 SECONDS=12)
+	bash Keystone.Benchmarks/load/bench-load.sh $(ROUNDS) $(SECONDS)
 
 publish:  ## self-contained single-file binary at dist/keystone
 	dotnet publish Keystone -c Release -r $(RID) --self-contained -p:PublishSingleFile=true -p:PublishReadyToRun=true -p:IncludeNativeLibrariesForSelfExtract=true -o dist

@@ -2,7 +2,9 @@
 # Issue 6 figure: a 30 s load over three targets; one target is killed at 10 s and restarted at 20 s.
 # Reports failed requests (non-2xx/3xx and socket errors) and how long the restarted target took to be
 # re-admitted. All on 127.0.0.1; everything started here is stopped by PID on exit.
+# Usage: kill-target.sh [GET|POST]   (POST sends a small form body; Keystone never retries it)
 set -euo pipefail
+METHOD=${1:-GET}
 cd "$(dirname "$0")/../.."
 source Keystone.Benchmarks/load/common.sh kill
 need wrk wrk
@@ -41,7 +43,9 @@ dotnet Keystone/bin/Release/net10.0/keystone.dll serve --config "$WORK/keystone.
 for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:19000/ && break; sleep 0.1; done
 sleep 2 # first health checks
 
-wrk -t1 -c32 -d30s http://127.0.0.1:19000/load > "$WORK/wrk.txt" &
+printf 'wrk.method = "%s"\n' "$METHOD" > "$WORK/method.lua"
+[ "$METHOD" = GET ] || printf 'wrk.body = "order=1"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n' >> "$WORK/method.lua"
+wrk -t1 -c32 -d30s -s "$WORK/method.lua" http://127.0.0.1:19000/load > "$WORK/wrk.txt" &
 WRK=$!; PIDS+=($WRK)
 sleep 10
 kill "${NGINX_PID[19002]}"; echo "10 s: killed target 127.0.0.1:19002"
@@ -59,5 +63,5 @@ cat "$WORK/wrk.txt"
 total=$(awk '/requests in/ {print $1}' "$WORK/wrk.txt")
 non2xx=$(awk '/Non-2xx/ {print $NF}' "$WORK/wrk.txt"); non2xx=${non2xx:-0}
 sockerr=$(awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}' "$WORK/wrk.txt"); sockerr=${sockerr:-0}
-printf 'requests: %s, failed: %s non-2xx + %s socket errors (%.4f%%), re-admitted after: %s ms\n' \
-  "$total" "$non2xx" "$sockerr" "$(echo "($non2xx + $sockerr) * 100 / $total" | bc -l)" "${readmitted:-not within 9 s}"
+printf '%s requests: %s, failed: %s non-2xx + %s socket errors (%.4f%%), re-admitted after: %s ms\n' \
+  "$METHOD" "$total" "$non2xx" "$sockerr" "$(echo "($non2xx + $sockerr) * 100 / $total" | bc -l)" "${readmitted:-not within 9 s}"

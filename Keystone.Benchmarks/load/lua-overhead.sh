@@ -12,32 +12,9 @@ source Keystone.Benchmarks/load/common.sh lua
 need wrk wrk
 need nginx nginx-light
 
-mkdir -p "$WORK/nginx" "$WORK/scripts"
-cat > "$WORK/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  server { listen 127.0.0.1:18180; location / { return 200 "hello\n"; } }
-}
-NGINX
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
-
-cat > "$WORK/scripts/bench_auth.lua" <<'LUA'
-function on_request(req)
-  if req.headers["x-api-key"] ~= "bench-key" then
-    return { status = 401, body = "invalid api key" }
-  end
-  req.headers["x-consumer"] = "bench"
-end
-
-function on_response(req, res)
-  res.headers["x-gateway"] = "keystone"
-end
-LUA
+start_backend 18180
+mkdir -p "$WORK/scripts"
+cp Keystone.Benchmarks/load/bench_auth.lua "$WORK/scripts/"
 
 dotnet build Keystone -c Release -v q >/dev/null
 KEYSTONE="dotnet Keystone/bin/Release/net10.0/keystone.dll"
@@ -61,9 +38,7 @@ declare -A PORT=([plain]=18181 [hook]=18182)
 VARIANTS=(plain hook)
 declare -A KPID
 for v in "${VARIANTS[@]}"; do $KEYSTONE serve --config "$WORK/$v.yaml" & PIDS+=($!); KPID[$v]=$!; done
-for port in 18180 18181 18182; do
-  for _ in $(seq 1 100); do curl -sf -o /dev/null -H "X-Api-Key: bench-key" "http://127.0.0.1:$port/api/x" && break; sleep 0.1; done
-done
+for port in 18180 18181 18182; do wait_http "http://127.0.0.1:$port/api/x" -H "X-Api-Key: bench-key"; done
 # The hook must do its work: a wrong key is refused, the right one gets the response header.
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:18182/api/x")" = 401 ] || { echo "hook did not refuse a missing key"; exit 1; }
 curl -s -D - -o /dev/null -H "X-Api-Key: bench-key" "http://127.0.0.1:18182/api/x" | grep -qi '^x-gateway: keystone' || { echo "hook did not add x-gateway"; exit 1; }

@@ -11,19 +11,7 @@ need wrk wrk
 need nginx nginx-light
 
 # The backend: nginx answering a tiny fixed body, its own config, never the system service.
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  server { listen 127.0.0.1:18080; location / { return 200 "hello\n"; } }
-}
-NGINX
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
+start_backend 18080
 
 dotnet build Keystone -c Release -v q >/dev/null
 KEYSTONE="dotnet Keystone/bin/Release/net10.0/keystone.dll"
@@ -49,9 +37,7 @@ declare -A PORT=([off]=18081 [on]=18082 [metrics]=18083)
 VARIANTS=(off metrics on)
 declare -A KPID
 for v in "${VARIANTS[@]}"; do $KEYSTONE serve --config "$WORK/$v.yaml" & PIDS+=($!); KPID[$v]=$!; done
-for port in 18080 18081 18082 18083; do
-  for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/api/x" && break; sleep 0.1; done
-done
+for port in 18080 18081 18082 18083; do wait_http "http://127.0.0.1:$port/api/x"; done
 
 # Warm-up, then interleaved rounds.
 for v in "${VARIANTS[@]}"; do wrk -t1 -c32 -d3s "http://127.0.0.1:${PORT[$v]}/api/hello" >/dev/null; done
