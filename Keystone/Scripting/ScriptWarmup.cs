@@ -51,7 +51,8 @@ internal static class ScriptWarmup
         if (Interlocked.Exchange(ref _done, 1) == 1) return;
         try
         {
-            Compile(typeof(ScriptWarmup).Assembly, "Keystone.Scripting");
+            // Native AOT has no JIT: nothing to prepare, and the reflection below is what trimming cannot follow.
+            if (System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeCompiled) Compile(typeof(ScriptWarmup).Assembly, "Keystone.Scripting");
             var env = new Dictionary<string, string?> { ["WARM_JWT"] = WarmToken() };
             var settings = new ScriptSettings(TimeSpan.FromSeconds(5), 4 << 20, env, 1 << 20);
             var source = new ScriptSource("warmup", "warmup.lua", "warmup.lua", Encoding.UTF8.GetBytes(Script));
@@ -89,6 +90,8 @@ internal static class ScriptWarmup
     }
 
     /// <summary>Compiles every method of the namespace up front (a no-op for ReadyToRun code).</summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Only prepares methods that exist; a trimmed-away method needs no JIT. Skipped under Native AOT.")]
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "As above.")]
     private static void Compile(System.Reflection.Assembly assembly, string ns)
     {
         const System.Reflection.BindingFlags All = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic
