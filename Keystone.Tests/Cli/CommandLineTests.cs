@@ -3,8 +3,15 @@ using Keystone.Cli;
 
 namespace Keystone.Tests.Cli;
 
-public sealed class CommandLineTests
+public sealed class CommandLineTests : IDisposable
 {
+    private readonly List<string> _written = [];
+
+    public void Dispose()
+    {
+        foreach (var path in _written) File.Delete(path);
+    }
+
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
     {
         var stdout = new StringWriter();
@@ -13,10 +20,11 @@ public sealed class CommandLineTests
         return (code, stdout.ToString(), stderr.ToString());
     }
 
-    private static string WriteConfig(string yaml)
+    private string WriteConfig(string yaml)
     {
         var path = Path.Combine(Path.GetTempPath(), $"keystone-cli-{Guid.NewGuid():N}.yaml");
         File.WriteAllText(path, yaml);
+        _written.Add(path);
         return path;
     }
 
