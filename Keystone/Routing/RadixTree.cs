@@ -137,27 +137,40 @@ public sealed class RadixTree<T>
     // Depth-first in priority order: the first route found is the best. Every node is reached at most once per
     // lookup (its position in the path is fixed by the nodes above it), so backtracking stays linear in the tree
     // it touches. `allowed` collects the methods of leaves whose path matched but whose method did not.
+    // A node without a parameter or catch-all child has nothing to fall back to, so its static child is walked
+    // in the loop rather than by a call: most of a lookup is such nodes.
     private static Entry? Find(Node node, ReadOnlySpan<char> path, int pos, int slot, Span<Range> values, int count, ref MethodSet allowed)
     {
         Entry? found;
-        if (pos == path.Length)
+        while (true)
         {
-            if ((found = node.Resolve(slot, ref allowed)) is not null)
+            if (pos == path.Length)
             {
-                return found;
-            }
-        }
-        else
-        {
-            int index = node.IndexOf(path[pos]);
-            if (index >= 0)
-            {
-                var child = node.Children[index];
-                if (path[pos..].StartsWith(child.Prefix)
-                    && (found = Find(child, path, pos + child.Prefix.Length, slot, values, count, ref allowed)) is not null)
+                if ((found = node.Resolve(slot, ref allowed)) is not null)
                 {
                     return found;
                 }
+
+                break;
+            }
+
+            var child = node.StaticChild(path[pos]);
+            bool staticMatches = child is not null && path[pos..].StartsWith(child.Prefix);
+            if (node.Param is null && node.CatchAll is null)
+            {
+                if (!staticMatches)
+                {
+                    return null;
+                }
+
+                node = child!;
+                pos += child!.Prefix.Length;
+                continue;
+            }
+
+            if (staticMatches && (found = Find(child!, path, pos + child!.Prefix.Length, slot, values, count, ref allowed)) is not null)
+            {
+                return found;
             }
 
             if (node.Param is { } param && count < values.Length)
@@ -173,6 +186,8 @@ public sealed class RadixTree<T>
                     }
                 }
             }
+
+            break;
         }
 
         // The catch-all owns the slash before it, so "/files" and "/files/" both match "/files/{*rest}" with rest "".
@@ -201,6 +216,21 @@ public sealed class RadixTree<T>
         public MethodSet Allowed;
 
         public int IndexOf(char first) => Indices.AsSpan().IndexOf(first);
+
+        // A plain scan: nodes have a handful of children, too few for the vectorised IndexOf to pay off.
+        public Node? StaticChild(char first)
+        {
+            var indices = Indices;
+            for (int i = 0; i < indices.Length; i++)
+            {
+                if (indices[i] == first)
+                {
+                    return Children[i];
+                }
+            }
+
+            return null;
+        }
 
         public void AddChild(Node child)
         {
