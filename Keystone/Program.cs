@@ -1,3 +1,5 @@
+using Keystone;
 using Keystone.Cli;
 
+RuntimeDefaults.Apply();
 return await CommandLine.RunAsync(args, Console.Out, Console.Error);

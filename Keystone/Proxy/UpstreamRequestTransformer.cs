@@ -85,7 +85,12 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
         // The upstream may echo the id back; the client sees exactly one.
         context.Response.Headers[Observability.RequestId.Header] = exchange.RequestId;
         if (proxyResponse is not null && exchange.Script is { } call && call.Route.Scripts is { HasResponsePhase: true } scripts)
+        {
+            // With inline socket completions (RuntimeDefaults) this runs on the socket engine's thread; a hook that
+            // spends its budget there would hold up every connection's I/O, so it runs on the thread pool.
+            await Task.Yield();
             return await Scripting.ScriptStage.RunResponseAsync(call, scripts, proxyResponse, cancellationToken);
+        }
         return copyBody;
     }
 
