@@ -59,7 +59,11 @@ public sealed class Snapshot
         int errorsBefore = errors.Count;
         var scripts = ScriptSet.Load(config.Lua, previous?.Scripts, errors);
         // Scripts that do not load would make every hook "unknown"; their own errors say it all.
-        if (errors.Count > errorsBefore) return null;
+        if (errors.Count > errorsBefore)
+        {
+            scripts?.FirstState?.Dispose(); // compiled, but no pool will ever hand it out
+            return null;
+        }
         var pool = scripts is null ? null : new LuaStatePool(scripts);
         var table = new RouteTable<Route>();
         var globalHooks = RouteScriptsResolver.Global(config.Lua.GlobalHooks, pool, errors);
@@ -78,7 +82,10 @@ public sealed class Snapshot
                 AddOrReport(table, host, rc, route, errors);
         }
         if (pool is not null) RouteScriptsResolver.AddScriptRoutes(table, pool, globalHooks, errors);
-        return errors.Count == 0 ? new Snapshot(config, table, upstreams, pool) : null;
+        if (errors.Count == 0) return new Snapshot(config, table, upstreams, pool);
+        // A refused build closes the state it compiled now, not whenever the finalizer gets to it.
+        pool?.Retire();
+        return null;
     }
 
     private static void AddOrReport(RouteTable<Route> table, string? host, RouteConfig rc, Route route, List<ConfigError> errors)
