@@ -193,6 +193,23 @@ public sealed class HostileScriptTests(ITestOutputHelper output)
     // ---- cases that need their own assertions ----
 
     [Fact]
+    public void A_loop_is_stopped_on_budget_when_the_idle_watchdog_had_stopped_ticking()
+    {
+        var h = ScriptHarness.Create(Hostile("while true do end"), budget: Budget);
+        AssertServes(h, "before");
+        // Nothing else runs scripts in this collection: after a second without calls the watchdog parks.
+        var waited = Stopwatch.StartNew();
+        while (!ScriptBudget.IsParked && waited.Elapsed < TimeSpan.FromSeconds(5)) Thread.Sleep(50);
+        Assert.True(ScriptBudget.IsParked, "the watchdog kept ticking with no call running");
+
+        var r = h.Run(Attack());
+
+        Assert.Contains("exceeded its time budget", r.Failure);
+        Assert.True(r.Elapsed <= CaseLimit, $"took {r.Elapsed.TotalMilliseconds:F1} ms (limit {CaseLimit.TotalMilliseconds} ms)");
+        AssertServes(h, "after");
+    }
+
+    [Fact]
     public void Gc_finalizer_that_loops_never_runs()
     {
         var h = ScriptHarness.Create($$"""

@@ -56,15 +56,53 @@ internal static partial class ScriptBudget
         }
     }
 
+    // After a second in which no tick saw a call running, the watchdog stops ticking (an idle gateway should not
+    // wake a thread 1,000 times a second) until the next call starts and wakes it.
+    private const int IdleTicksBeforeParking = 1000;
+    private static int _parked;
+    private static readonly AutoResetEvent Wakeup = new(false);
+
     private static void Watch()
     {
+        int idleTicks = 0;
         while (true)
         {
             Thread.Sleep(1);
-            long now = Stopwatch.GetTimestamp();
-            foreach (var slot in Volatile.Read(ref _slots))
-                slot.Check(now);
+            if (Sweep(Stopwatch.GetTimestamp()))
+            {
+                idleTicks = 0;
+                continue;
+            }
+            if (++idleTicks < IdleTicksBeforeParking) continue;
+            idleTicks = 0;
+            // Parking is announced before the last look, and BudgetSlot.Start sets Running before it looks at
+            // the flag (both with full fences): a call that starts meanwhile is seen here or wakes the thread.
+            Interlocked.Exchange(ref _parked, 1);
+            if (Sweep(Stopwatch.GetTimestamp()))
+            {
+                Interlocked.Exchange(ref _parked, 0);
+                continue;
+            }
+            Wakeup.WaitOne();
         }
+    }
+
+    /// <summary>Checks every slot; true when a call was running in any of them.</summary>
+    private static bool Sweep(long now)
+    {
+        bool running = false;
+        foreach (var slot in Volatile.Read(ref _slots))
+            running |= slot.Check(now);
+        return running;
+    }
+
+    /// <summary>True while the watchdog waits for a call to start (for tests).</summary>
+    internal static bool IsParked => Volatile.Read(ref _parked) == 1;
+
+    /// <summary>Called by a runner that just started a call: restarts the watchdog if it is parked.</summary>
+    public static void WakeIfParked()
+    {
+        if (Volatile.Read(ref _parked) != 0 && Interlocked.Exchange(ref _parked, 0) == 1) Wakeup.Set();
     }
 
     /// <summary>The calling thread's CPU clock id (looked up once per thread), or -1 where there is none.</summary>
@@ -125,7 +163,8 @@ internal sealed class BudgetSlot(nint state)
         _budget = budget;
         _threadClock = ScriptBudget.CurrentThreadClock();
         _call++;
-        Volatile.Write(ref _phase, Running);
+        Interlocked.Exchange(ref _phase, Running); // a full fence: the watchdog's parking relies on it
+        ScriptBudget.WakeIfParked();
     }
 
     /// <summary>Called by the runner after the call; true when the watchdog armed the hook (the call overran).</summary>
@@ -140,9 +179,11 @@ internal sealed class BudgetSlot(nint state)
         return true;
     }
 
-    public void Check(long now)
+    /// <summary>Arms the hook on an overrunning call; true when a call is running in this slot.</summary>
+    public bool Check(long now)
     {
-        if (Volatile.Read(ref _phase) != Running) return;
+        int phase = Volatile.Read(ref _phase);
+        if (phase != Running) return phase != Idle;
         long call = Volatile.Read(ref _call), started = _started, budget = _budget;
         if (call != _seenCall)
         {
@@ -150,25 +191,26 @@ internal sealed class BudgetSlot(nint state)
             // so nothing more is done for it (reading a thread's CPU clock is a system call).
             _seenCall = call;
             _cpuAtSeen = NotRead;
-            return;
+            return true;
         }
         if (_cpuAtSeen == NotRead)
         {
             // Still running a tick later: from now on its thread's run time is watched.
             _cpuAtSeen = ScriptBudget.CpuTicks((int)_threadClock);
             _pauseAtSeen = ScriptBudget.GcPauseTicks();
-            if (_cpuAtSeen != -1) return;
+            if (_cpuAtSeen != -1) return true;
         }
-        if (now - started <= budget) return;
+        if (now - started <= budget) return true;
         long cpu = ScriptBudget.CpuTicks((int)_threadClock);
         // Run time is counted from then on: what came before may have been a pause, not work. A looping
         // script is therefore stopped after its budget plus one to two ticks.
         // A garbage collection the call's own allocation set off runs on its thread, but is not the script's doing.
         long gc = ScriptBudget.GcPauseTicks() - _pauseAtSeen;
         bool spent = cpu < 0 || _cpuAtSeen < 0 || cpu - _cpuAtSeen - gc > budget;
-        if (!spent && now - started <= budget + ScriptBudget.WallSlackTicks) return;
-        if (Interlocked.CompareExchange(ref _phase, Arming, Running) != Running) return;
+        if (!spent && now - started <= budget + ScriptBudget.WallSlackTicks) return true;
+        if (Interlocked.CompareExchange(ref _phase, Arming, Running) != Running) return true;
         LuaNative.lua_sethook(state, BudgetHook, LuaNative.MaskCount, 1);
         Volatile.Write(ref _phase, Armed);
+        return true;
     }
 }
