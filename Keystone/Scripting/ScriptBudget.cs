@@ -84,6 +84,9 @@ internal static partial class ScriptBudget
                 continue;
             }
             Wakeup.WaitOne();
+            // The call that woke us has just started: seen now, it is watched from the next tick on, as if the
+            // watchdog had never stopped (a first tick a millisecond late would let an overrun run a tick longer).
+            Sweep(Stopwatch.GetTimestamp());
         }
     }
 
