@@ -14,7 +14,6 @@ public enum RetryOn
     Status502 = 4,
     Status503 = 8,
     Status504 = 16,
-    Statuses = Status502 | Status503 | Status504,
 }
 
 /// <summary>
