@@ -96,6 +96,19 @@ public sealed class Gateway
     {
         var call = new ScriptCall(context, snapshot.Routes, snapshot.Upstreams, route, exchange.RequestId);
         exchange.Script = call;
+        if (scripts.Pool.Scripts.Overran) return OffIoThreadAsync(context, snapshot, route, scripts, upstreamPath, exchange, call);
+        return RunRequestPhase(context, snapshot, route, scripts, upstreamPath, exchange, call);
+    }
+
+    /// <summary>Scripts that once overran their budget leave the socket engine's thread first (see <see cref="ScriptSet.Overran"/>).</summary>
+    private async Task OffIoThreadAsync(HttpContext context, Snapshot snapshot, Route route, RouteScripts scripts, string? upstreamPath, Exchange exchange, ScriptCall call)
+    {
+        await Task.Yield();
+        await RunRequestPhase(context, snapshot, route, scripts, upstreamPath, exchange, call);
+    }
+
+    private Task RunRequestPhase(HttpContext context, Snapshot snapshot, Route route, RouteScripts scripts, string? upstreamPath, Exchange exchange, ScriptCall call)
+    {
         if (scripts.OnRequest.Length > 0 || scripts.IsHandler)
         {
             var read = ScriptStage.ReadBodyAsync(call, snapshot.Config.Lua.MaxBody);

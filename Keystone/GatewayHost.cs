@@ -55,6 +55,7 @@ public sealed class GatewayHost : IAsyncDisposable
             // Bodies stream through; a cap, when one is wanted, belongs to the route, not to Kestrel.
             kestrel.Limits.MaxRequestBodySize = null;
         });
+        traffic.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = RuntimeDefaults.InlineScheduling);
         traffic.Services.AddHttpForwarder();
         var trafficApp = traffic.Build();
         var log = trafficApp.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Keystone");

@@ -247,6 +247,65 @@ public sealed class LuaProxyTests : IDisposable
         Assert.Equal("yes", seen.Headers["X-Marked"]);
     }
 
+    [Fact]
+    public async Task Scripts_that_overran_their_budget_keep_serving_both_phases_from_the_thread_pool()
+    {
+        // Hooks run on the socket engine's thread until a call of the set overruns; after that every hooked
+        // request of the set moves to the thread pool first (ScriptSet.Overran), in both phases.
+        Script("spin", """
+            function on_request(req)
+              if req.headers["x-attack"] then while true do end end
+              req.headers["x-checked"] = "yes"
+            end
+            function on_response(req, res)
+              if req.headers["x-attack-response"] then while true do end end
+              res.headers["x-decorated"] = "yes"
+            end
+            """);
+        await using var app = await RecordingBackend.StartAsync("app");
+        await using var keystone = await StartAsync(Upstreams(("app", app.Url)) + """
+            routes:
+              - { name: api, path: "/api/{*rest}", upstream: app, hooks: [spin] }
+            """);
+        using var cts = new CancellationTokenSource(Timeout);
+
+        async Task<HttpResponseMessage> Get(string? attack)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/orders");
+            if (attack is not null) request.Headers.Add(attack, "1");
+            return await keystone.Client.SendAsync(request, cts.Token);
+        }
+
+        using (var before = await Get(null))
+        {
+            await AssertStatus(200, before);
+            Assert.Equal("yes", Header(before, "X-Decorated"));
+        }
+        using (var overrun = await Get("X-Attack"))
+        {
+            await AssertStatus(500, overrun);
+            Assert.Contains("budget", await overrun.Content.ReadAsStringAsync(cts.Token));
+        }
+        for (int i = 0; i < 3; i++)
+        {
+            using var after = await Get(null);
+            await AssertStatus(200, after);
+            Assert.Equal("yes", Header(after, "X-Decorated"));
+        }
+        using (var responseOverrun = await Get("X-Attack-Response"))
+        {
+            await AssertStatus(500, responseOverrun);
+            Assert.Contains("budget", await responseOverrun.Content.ReadAsStringAsync(cts.Token));
+        }
+        using (var last = await Get(null))
+        {
+            await AssertStatus(200, last);
+            Assert.Equal("yes", Header(last, "X-Decorated"));
+        }
+        Assert.Equal(6, app.Requests.Count);
+        Assert.All(app.Requests, seen => Assert.Equal("yes", seen.Headers["X-Checked"]));
+    }
+
     // ---- lua.max_body --------------------------------------------------------------------------
 
     [Fact]

@@ -193,6 +193,27 @@ public sealed class HostileScriptTests(ITestOutputHelper output)
     // ---- cases that need their own assertions ----
 
     [Fact]
+    public void A_set_is_marked_overran_by_a_budget_failure_and_by_nothing_else()
+    {
+        var harness = ScriptHarness.Create("""
+            function on_request(req)
+              if req.headers["x-attack"] == "loop" then while true do end end
+              if req.headers["x-attack"] == "error" then error("plain failure") end
+            end
+            """, budget: Budget);
+        Assert.Equal(ScriptVerdict.Continue, harness.Run().Verdict);
+        Assert.Equal(ScriptVerdict.Failed, harness.Run(ScriptHarness.Request(headers: new() { ["x-attack"] = "error" })).Verdict);
+        Assert.False(harness.Set.Overran);
+
+        var overrun = harness.Run(ScriptHarness.Request(headers: new() { ["x-attack"] = "loop" }));
+
+        Assert.Equal(ScriptVerdict.Failed, overrun.Verdict);
+        Assert.Contains("budget", overrun.Failure);
+        Assert.True(harness.Set.Overran);
+        Assert.Equal(ScriptVerdict.Continue, harness.Run().Verdict);
+    }
+
+    [Fact]
     public void A_loop_is_stopped_on_budget_when_the_idle_watchdog_had_stopped_ticking()
     {
         var h = ScriptHarness.Create(Hostile("while true do end"), budget: Budget);

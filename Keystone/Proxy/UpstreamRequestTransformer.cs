@@ -86,9 +86,8 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
         context.Response.Headers[Observability.RequestId.Header] = exchange.RequestId;
         if (proxyResponse is not null && exchange.Script is { } call && call.Route.Scripts is { HasResponsePhase: true } scripts)
         {
-            // With inline socket completions (RuntimeDefaults) this runs on the socket engine's thread; a hook that
-            // spends its budget there would hold up every connection's I/O, so it runs on the thread pool.
-            await Task.Yield();
+            // With inline completions this runs on the socket engine's thread, like the rest of the response.
+            if (scripts.Pool.Scripts.Overran) await Task.Yield();
             return await Scripting.ScriptStage.RunResponseAsync(call, scripts, proxyResponse, cancellationToken);
         }
         return copyBody;

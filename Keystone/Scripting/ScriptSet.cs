@@ -67,6 +67,18 @@ internal sealed class ScriptSet
     /// <summary>keystone_lua_failures_total children, by script * 3 + reason (error, budget, memory).</summary>
     public Counter.Child[] Failures { get; }
 
+    /// <summary>
+    /// Set once a call of this set ran out of its budget. Hooks normally run on whatever thread has the request,
+    /// with inline scheduling the socket engine's own (<see cref="RuntimeDefaults.InlineScheduling"/>); a set
+    /// that has shown it can spend a whole budget there runs on the thread pool from then on, so a hostile script
+    /// delays its own requests and not every connection's I/O. A reload starts a new set, trusted again.
+    /// </summary>
+    public bool Overran => _overran;
+
+    private volatile bool _overran;
+
+    public void MarkOverran() => _overran = true;
+
     /// <summary>True while the first state is built: its <c>routes</c> tables declare the script routes.</summary>
     public bool Discovering { get; private set; } = true;
 

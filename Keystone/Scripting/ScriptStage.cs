@@ -241,6 +241,7 @@ internal static class ScriptStage
         set.Durations[script * 3 + (int)function].Observe((double)elapsed / Stopwatch.Frequency);
         if (outcome.Failure != FailureReason.None)
         {
+            if (outcome.Failure == FailureReason.Budget) set.MarkOverran();
             set.Failures[script * 3 + (int)outcome.Failure - 1].Inc();
             ScriptLog.Logger.LogWarning("script {Script} {Phase} failed ({Reason}) on request {RequestId}: {Message}",
                 set.Scripts[script].DisplayPath, PhaseName(function), ReasonName(outcome.Failure), call.RequestId, outcome.Message);
