@@ -263,6 +263,20 @@ public sealed class LuaSandboxTests
             h.Run().Body);
     }
 
+    [Fact]
+    public void Req_and_res_cannot_be_iterated_but_their_headers_can()
+    {
+        var body = LuaScripts.Answer("""
+            function handle(req)
+              local _, e = pcall(function() for _ in pairs(req) do end end)
+              local n = 0
+              for _ in pairs(req.headers) do n = n + 1 end
+              return e .. " | " .. n .. " | " .. type(req) .. " | " .. tostring(getmetatable(req)) .. " | " .. tostring(req == req)
+            end
+            """);
+        Assert.Equal("req and res cannot be iterated; their headers can | 1 | userdata | false | true", body);
+    }
+
     // ---- load errors -----------------------------------------------------------------------------------
 
     [Fact]

@@ -324,8 +324,6 @@ internal static unsafe class KeystoneLibrary
         Add(L, "shared_delete"u8, &SharedDelete);
         Add(L, "object_index"u8, &RequestBinding.ObjectIndex);
         Add(L, "object_newindex"u8, &RequestBinding.ObjectNewIndex);
-        Add(L, "headers_index"u8, &RequestBinding.HeadersIndex);
-        Add(L, "headers_newindex"u8, &RequestBinding.HeadersNewIndex);
         Add(L, "headers_table"u8, &RequestBinding.HeadersTable);
     }
 

@@ -21,7 +21,7 @@ internal sealed unsafe partial class LuaState
         }
         KeystoneLibrary.PushNativeTable(L);
         PushLibSources(L);
-        var outcome = Protected(2, 4, LoadBudgetTicks, handler: 0);
+        var outcome = Protected(2, 3, LoadBudgetTicks, handler: 0);
         error = outcome.Message ?? "";
         return outcome.Failure == FailureReason.None;
     }

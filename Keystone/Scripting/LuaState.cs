@@ -26,9 +26,7 @@ internal sealed unsafe partial class LuaState : IDisposable
     private GCHandle _self;
     private readonly BudgetSlot _slot;
     private readonly long _budgetTicks;
-    private readonly int _objectMetaRef, _headersMetaRef, _tracebackRef, _ctxRef;
-    private readonly int[] _objectRefs = new int[4];  // this phase's req, res and header userdata, by ObjectKind
-    private readonly long[] _objectGenerations = new long[4]; // the phase each of those slots was filled in
+    private readonly int _tracebackRef, _ctxRef;
     private long _ctxGeneration = -1;
     private readonly int[] _functionRefs;   // [script * 3 + (int)ScriptFunction]
     private int[] _routeRefs;               // by ScriptSet.Routes index
@@ -54,20 +52,18 @@ internal sealed unsafe partial class LuaState : IDisposable
         _slot = new BudgetSlot(L);
         if (!RunSandbox(out var sandboxError))
             throw new InvalidOperationException("the Lua sandbox failed to load: " + sandboxError);
-        // Stack: new_env, object_mt, headers_mt, traceback. The budget hook was installed by the sandbox.
+        // Stack: new_env, object_mt, traceback. The budget hook was installed by the sandbox.
         _slot.BudgetHook = lua_gethook(L);
         lua_sethook(L, 0, 0, 0);
         _tracebackRef = Ref(L);
-        _headersMetaRef = Ref(L);
-        _objectMetaRef = Ref(L);
+        // Light userdata share one metatable per state; req, res and the header objects are the only ones scripts see.
+        lua_pushlightuserdata(L, 0);
+        lua_pushvalue(L, -2);
+        lua_setmetatable(L, -2);
+        Pop(L, 2);
         int newEnvRef = Ref(L);
         lua_pushboolean(L, 0);
         _ctxRef = Ref(L);
-        for (int i = 0; i < _objectRefs.Length; i++)
-        {
-            lua_pushboolean(L, 0);
-            _objectRefs[i] = Ref(L);
-        }
 
         ScriptBudget.Register(_slot);
 
@@ -168,30 +164,25 @@ internal sealed unsafe partial class LuaState : IDisposable
 
     public nint Handle => _l;
 
-    /// <summary>Pushes a req/res or header userdata for the current phase.</summary>
-    public void PushObject(ObjectKind kind)
-    {
-        var L = _l;
-        // Made once per phase and shared by its hooks: scripts read req.headers[...] many times.
-        int cache = _objectRefs[(int)kind];
-        if (_objectGenerations[(int)kind] == Generation && lua_rawgeti(L, RegistryIndex, cache) == TUserdata) return;
-        if (_objectGenerations[(int)kind] == Generation) Pop(L, 1);
-        var payload = (ObjectPayload*)lua_newuserdatauv(L, (nuint)sizeof(ObjectPayload), 0);
-        payload->Generation = Generation;
-        payload->Kind = kind;
-        PushRef(L, kind is ObjectKind.RequestHeaders or ObjectKind.ResponseHeaders ? _headersMetaRef : _objectMetaRef);
-        lua_setmetatable(L, -2);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, RegistryIndex, cache);
-        _objectGenerations[(int)kind] = Generation;
-    }
+    /// <summary>
+    /// Pushes req, res or a header object of the current phase: a light userdata whose value is the phase and
+    /// the kind, so making one allocates nothing (and gives Lua's collector nothing to do). The same object in a
+    /// later phase has another value: one a script kept from an earlier request is refused, not read.
+    /// </summary>
+    public void PushObject(ObjectKind kind) => lua_pushlightuserdata(_l, (nint)((Generation << KindBits) | ((long)kind + 1)));
 
-    /// <summary>The userdata at <paramref name="idx"/> if it belongs to the running phase.</summary>
-    public ObjectPayload* ObjectAt(nint L, int idx)
+    private const int KindBits = 3;
+
+    /// <summary>
+    /// The kind of the req/res/header object at <paramref name="idx"/>; false when it is not one of the running
+    /// phase (the kind then says what a script kept, for the error message).
+    /// </summary>
+    public bool TryObjectAt(nint L, int idx, out ObjectKind kind)
     {
-        if (lua_type(L, idx) != TUserdata || Call is null) return null;
-        var payload = (ObjectPayload*)lua_touserdata(L, idx);
-        return payload->Generation == Generation ? payload : null;
+        long value = lua_type(L, idx) == TLightUserdata ? lua_touserdata(L, idx) : 0;
+        kind = (ObjectKind)Math.Max(0, (value & ((1 << KindBits) - 1)) - 1);
+        // Generations start at 1, so no object is ever 0 or the error marker (1).
+        return Call is not null && value >> KindBits == Generation;
     }
 
     /// <summary>Pushes this request's ctx table, creating it (or restoring it from an earlier phase) on first use.</summary>
@@ -315,13 +306,6 @@ internal sealed unsafe partial class LuaState : IDisposable
 internal enum ScriptFunction { OnRequest = 0, OnResponse = 1, Handle = 2 }
 
 internal enum ObjectKind { Request, Response, RequestHeaders, ResponseHeaders }
-
-[StructLayout(LayoutKind.Sequential)]
-internal struct ObjectPayload
-{
-    public long Generation;
-    public ObjectKind Kind;
-}
 
 internal enum FailureReason { None, Error, Budget, Memory }
 

@@ -22,21 +22,25 @@ internal static unsafe class RequestBinding
 
     private static int ObjectIndexBody(LuaState state, nint L)
     {
-        var payload = state.ObjectAt(L, 1);
-        if (payload == null) return LuaText.Raise(L, "req/res used outside the hook call it was given to");
+        if (!state.TryObjectAt(L, 1, out var kind)) return OutsideItsCall(L, kind);
+        if (kind is ObjectKind.RequestHeaders or ObjectKind.ResponseHeaders) return HeaderField(state, L, kind);
         var key = StringAt(L, 2);
-        return payload->Kind == ObjectKind.Request ? RequestField(state, state.Call!, L, key) : ResponseField(state, state.Call!, L, key);
+        return kind == ObjectKind.Request ? RequestField(state, state.Call!, L, key) : ResponseField(state, state.Call!, L, key);
     }
+
+    private static int OutsideItsCall(nint L, ObjectKind kind) => LuaText.Raise(L, kind is ObjectKind.Request or ObjectKind.Response
+        ? "req/res used outside the hook call it was given to"
+        : "headers used outside the hook call they were given to");
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     public static int ObjectNewIndex(nint L) => NativeFrame.Run(L, &ObjectNewIndexBody);
 
     private static int ObjectNewIndexBody(LuaState state, nint L)
     {
-        var payload = state.ObjectAt(L, 1);
-        if (payload == null) return LuaText.Raise(L, "req/res used outside the hook call it was given to");
+        if (!state.TryObjectAt(L, 1, out var kind)) return OutsideItsCall(L, kind);
+        if (kind is ObjectKind.RequestHeaders or ObjectKind.ResponseHeaders) return SetHeader(state, L, kind);
         var key = Encoding.UTF8.GetString(StringAt(L, 2));
-        var error = payload->Kind == ObjectKind.Request ? SetRequestField(state.Call!, L, key) : SetResponseField(state.Call!, L, key);
+        var error = kind == ObjectKind.Request ? SetRequestField(state.Call!, L, key) : SetResponseField(state.Call!, L, key);
         if (error is not null) return LuaText.Raise(L, error);
         lua_settop(L, 0);
         return 0;
@@ -212,22 +216,17 @@ internal static unsafe class RequestBinding
 
     // ---- header tables -------------------------------------------------------------------------
 
-    private static IHeaderDictionary HeadersOf(ScriptCall call, ObjectPayload* payload) =>
-        payload->Kind == ObjectKind.RequestHeaders ? call.Context.Request.Headers : call.Context.Response.Headers;
+    private static IHeaderDictionary HeadersOf(ScriptCall call, ObjectKind kind) =>
+        kind == ObjectKind.RequestHeaders ? call.Context.Request.Headers : call.Context.Response.Headers;
 
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int HeadersIndex(nint L) => NativeFrame.Run(L, &HeadersIndexBody);
-
-    private static int HeadersIndexBody(LuaState state, nint L)
+    private static int HeaderField(LuaState state, nint L, ObjectKind kind)
     {
-        var payload = state.ObjectAt(L, 1);
-        if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
         if (lua_type(L, 2) != TString || HeaderName(StringAt(L, 2)) is not { } name)
         {
             lua_pushnil(L);
             return 1;
         }
-        if (HeadersOf(state.Call!, payload).TryGetValue(name, out var values) && values.Count > 0)
+        if (HeadersOf(state.Call!, kind).TryGetValue(name, out var values) && values.Count > 0)
         {
             if (values.Count == 1) LuaText.Push(L, values[0]);
             else LuaText.Push(L, string.Join(", ", values.ToArray()));
@@ -236,23 +235,18 @@ internal static unsafe class RequestBinding
         return 1;
     }
 
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    public static int HeadersNewIndex(nint L) => NativeFrame.Run(L, &HeadersNewIndexBody);
-
-    private static int HeadersNewIndexBody(LuaState state, nint L)
+    private static int SetHeader(LuaState state, nint L, ObjectKind kind)
     {
-        var payload = state.ObjectAt(L, 1);
-        if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
         var call = state.Call!;
         if (lua_type(L, 2) != TString || HeaderName(StringAt(L, 2)) is not { } name || !Names.IsToken(name))
             return LuaText.Raise(L, "a header name must be a token (letters, digits and !#$%&'*+-.^_`|~)");
         if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
             return LuaText.Raise(L, $"{name} is set by Keystone from the body, not by scripts");
-        if (payload->Kind == ObjectKind.ResponseHeaders && call.Context.Response.HasStarted)
+        if (kind == ObjectKind.ResponseHeaders && call.Context.Response.HasStarted)
             return LuaText.Raise(L, "response headers can no longer change: the response has started");
         var value = ReadHeaderValue(L, 3, out var problem);
         if (problem is not null) return LuaText.Raise(L, problem);
-        var headers = HeadersOf(call, payload);
+        var headers = HeadersOf(call, kind);
         if (value.Count == 0) headers.Remove(name);
         else headers[name] = value;
         lua_settop(L, 0);
@@ -264,9 +258,9 @@ internal static unsafe class RequestBinding
 
     private static int HeadersTableBody(LuaState state, nint L)
     {
-        var payload = state.ObjectAt(L, 1);
-        if (payload == null) return LuaText.Raise(L, "headers used outside the hook call they were given to");
-        var headers = HeadersOf(state.Call!, payload);
+        if (!state.TryObjectAt(L, 1, out var kind)) return OutsideItsCall(L, kind);
+        if (kind is ObjectKind.Request or ObjectKind.Response) return LuaText.Raise(L, "req and res cannot be iterated; their headers can");
+        var headers = HeadersOf(state.Call!, kind);
         lua_createtable(L, 0, headers.Count);
         foreach (var (name, values) in headers)
         {

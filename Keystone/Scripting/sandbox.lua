@@ -462,15 +462,12 @@ local function newindex_by(native_newindex)
     if a == ERR then error(e, 2) end
   end
 end
+-- req, res, req.headers and res.headers are light userdata (see LuaState.PushObject), which share this
+-- one metatable; the native half tells them apart.
+local htable = native.headers_table
 local object_mt = {
   __index = index_by(native.object_index),
   __newindex = newindex_by(native.object_newindex),
-  __metatable = false,
-}
-local htable = native.headers_table
-local headers_mt = {
-  __index = index_by(native.headers_index),
-  __newindex = newindex_by(native.headers_newindex),
   __pairs = function(h)
     local t, e = htable(h)
     if t == ERR then error(e, 2) end
@@ -485,4 +482,4 @@ for _, name in ipairs({ "io", "debug", "package", "load", "loadfile", "dofile", 
   _G[name] = nil
 end
 
-return new_env, object_mt, headers_mt, traceback
+return new_env, object_mt, traceback
