@@ -21,7 +21,7 @@ test-deps: ## tools the tests use: promtool (Debian's prometheus package), insta
 bench:    ## BenchmarkDotNet micro benchmarks
 	dotnet run --project Keystone.Benchmarks -c Release -- --filter '*'
 
-bench-load: ## Keystone vs nginx, nginx + Lua, HAProxy, Caddy under load, one core each (~10 min; ROUNDS=3 SECONDS=12)
+bench-load: ## Keystone vs nginx, nginx + Lua, HAProxy, Caddy under load, one core each (~12 min; ROUNDS=3 SECONDS=12)
 	bash Keystone.Benchmarks/load/bench-load.sh $(ROUNDS) $(SECONDS)
 
 publish:  ## self-contained single-file binary at dist/keystone

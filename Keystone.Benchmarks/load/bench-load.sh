@@ -38,8 +38,8 @@
 # Fixed-rate mode (FIXED=1, the default): every target again at one request rate, RATE_PCT (60) % of nginx's
 # measured maximum or RATE=<req/s>, with h2load --h1 -c32 --rps (Debian's nghttp2-client: wrk has no rate mode,
 # and wrk2, oha and vegeta are not in Debian 12), for CPU per request and p50/p99 at equal load.
-# Time: ~20 s to build and start, WARMUP (10) s per target, then ROUNDS x SECONDS per target for each mode:
-# the defaults (3 x 12 s) take about 10 minutes. Output: a markdown table on stdout, also written to
+# Time: ~20 s to build and start, WARMUP (30) s per target, then ROUNDS x SECONDS per target for each mode:
+# the defaults (3 x 12 s) take about 12 minutes. Output: a markdown table on stdout, also written to
 # Keystone.Benchmarks/load/results/bench-load-<date>.md. Progress goes to stderr. Everything started here is
 # stopped by PID on exit.
 # Usage: bench-load.sh [rounds] [seconds]   (env: WARMUP FIXED RATE_PCT RATE ACCESS_LOG PIN CONNECTIONS)
@@ -47,7 +47,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 SECONDS_PER_ROUND=${2:-12}
-WARMUP=${WARMUP:-10} # Keystone on one core needs ~10 s of load before tiered compilation settles
+WARMUP=${WARMUP:-30} # on one core, tiered compilation keeps recompiling Keystone for ~30 s of load (10 s left rounds 1.5x apart)
 FIXED=${FIXED:-1}
 RATE_PCT=${RATE_PCT:-60}
 RATE=${RATE:-}
