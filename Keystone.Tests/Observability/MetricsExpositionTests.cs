@@ -54,6 +54,27 @@ public sealed class MetricsExpositionTests : IDisposable
     private CancellationToken Cancel => _timeout.Token;
 
     [Fact]
+    public async Task Metrics_record_no_exemplars_even_inside_a_trace()
+    {
+        // prometheus-net attaches the current trace to every Inc and Observe unless told not to; that lookup
+        // is a per-request cost Keystone does not want, and there is no trace per request to attach anyway.
+        var route = $"exemplar-{Guid.NewGuid():N}"[..20];
+        using (var activity = new Activity("traced").SetIdFormat(ActivityIdFormat.W3C).Start())
+        {
+            activity.ActivityTraceFlags = ActivityTraceFlags.Recorded;
+            GatewayMetrics.Requests.WithLabels(route, "GET", "200").Inc();
+            GatewayMetrics.RequestDuration.WithLabels(route).Observe(0.01);
+        }
+
+        using var stream = new MemoryStream();
+        await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(stream, Prometheus.ExpositionFormat.OpenMetricsText, Cancel);
+        var text = Encoding.UTF8.GetString(stream.ToArray());
+
+        Assert.Contains(route, text);
+        Assert.DoesNotContain("trace_id", text);
+    }
+
+    [Fact]
     public async Task Known_traffic_shows_up_as_exact_counts_histograms_and_upstream_outcomes()
     {
         var id = Guid.NewGuid().ToString("N")[..10];
