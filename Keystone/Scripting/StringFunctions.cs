@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -89,6 +90,9 @@ internal static unsafe class StringFunctions
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     public static int Rep(nint L) => NativeFrame.Run(L, &RepBody);
 
+    /// <summary>Results from this size on are checked against the deadline; smaller ones take microseconds.</summary>
+    private const long LargeResult = 64 * 1024;
+
     /// <summary>string.rep(s, n, sep), sizes already checked by the sandbox: built by doubling copies.</summary>
     private static int RepBody(LuaState state, nint L)
     {
@@ -114,6 +118,12 @@ internal static unsafe class StringFunctions
                 int copy = (int)Math.Min(filled, total - filled);
                 output[..copy].CopyTo(output[filled..]);
                 filled += copy;
+            }
+            // Megabytes take about a budget to fill: like the pattern functions, a call that saw the deadline pass fails it.
+            if (total >= LargeResult && Stopwatch.GetTimestamp() > state.Deadline)
+            {
+                state.BudgetSpent = true;
+                return LuaText.Raise(L, "script exceeded its time budget (in string.rep)");
             }
             PushBytes(L, output);
             return 1;
