@@ -29,5 +29,7 @@ public static class RuntimeDefaults
     /// (<see cref="Scripting.ScriptSet.Overran"/>). Follows the inline completions switch, so
     /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0</c> turns both off.
     /// </summary>
-    public static bool InlineScheduling => Environment.GetEnvironmentVariable(InlineSocketCompletions) is "1" or "true";
+    public static bool InlineScheduling =>
+        Environment.GetEnvironmentVariable(InlineSocketCompletions) is { } value
+        && (value == "1" || value.Equals("true", StringComparison.OrdinalIgnoreCase)); // as the socket engine reads it
 }

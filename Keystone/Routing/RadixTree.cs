@@ -215,21 +215,25 @@ public sealed class RadixTree<T>
         public Entry?[]? Routes;
         public MethodSet Allowed;
 
-        public int IndexOf(char first) => Indices.AsSpan().IndexOf(first);
-
         // A plain scan: nodes have a handful of children, too few for the vectorised IndexOf to pay off.
-        public Node? StaticChild(char first)
+        public int IndexOf(char first)
         {
             var indices = Indices;
             for (int i = 0; i < indices.Length; i++)
             {
                 if (indices[i] == first)
                 {
-                    return Children[i];
+                    return i;
                 }
             }
 
-            return null;
+            return -1;
+        }
+
+        public Node? StaticChild(char first)
+        {
+            int index = IndexOf(first);
+            return index < 0 ? null : Children[index];
         }
 
         public void AddChild(Node child)
