@@ -328,15 +328,21 @@ public sealed class Gateway
         exchange.Target = target;
         exchange.Upstream = upstream;
         var query = exchange.Script?.QueryString is { } q ? (q.Length == 0 ? "" : "?" + q) : context.Request.QueryString.Value;
-        exchange.UpstreamUri = string.Concat(target.Origin, target.BasePath, upstreamPath, query);
-        context.Features.Set(exchange);
+        bool lean = Http1Forwarder.Handles(context, route, target);
+        if (!lean)
+        {
+            exchange.UpstreamUri = string.Concat(target.Origin, target.BasePath, upstreamPath, query);
+            context.Features.Set(exchange);
+        }
 
         long started = Stopwatch.GetTimestamp();
         Interlocked.Increment(ref target.InFlight);
         ForwarderError error = ForwarderError.RequestCanceled; // what an exception out of the forwarder counts as
         try
         {
-            error = await _forwarder.SendAsync(context, target.Origin, _invoker, upstream.RequestConfig, route.Transformer!);
+            error = lean
+                ? await Http1Forwarder.SendAsync(context, route, upstream, target, upstreamPath, query, exchange)
+                : await _forwarder.SendAsync(context, target.Origin, _invoker, upstream.RequestConfig, route.Transformer!);
             // UpstreamTimeoutHandler's first-byte limit reaches YARP as a failed request; it is a timeout.
             if (error == ForwarderError.Request && TimeoutOf(context) is { } timeout && timeout is not ConnectTimeoutException)
                 error = ForwarderError.RequestTimedOut;

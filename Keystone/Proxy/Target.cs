@@ -18,6 +18,9 @@ public sealed class Target
         Origin = url.GetLeftPart(UriPartial.Authority);
         BasePath = url.AbsolutePath.TrimEnd('/');
         Name = url.Authority;
+        Authority = Origin[(url.Scheme.Length + 3)..];
+        // https targets go through YARP's client, which does TLS; plain http ones through the lean HTTP/1.1 path.
+        if (url.Scheme == Uri.UriSchemeHttp) Connections = previous?.Connections ?? new Http1ConnectionPool(EndpointOf(url));
         Outcomes = UpstreamMetrics.Outcomes(upstream, Name);
         _upstream = upstream;
         Health = previous?.Health ?? new TargetHealth();
@@ -39,6 +42,17 @@ public sealed class Target
 
     /// <summary>The target URL's path without a trailing slash ("" for none), prepended to every upstream path.</summary>
     public string BasePath { get; }
+
+    /// <summary>The Host header sent upstream: <c>host</c>, or <c>host:port</c> when the port is not the scheme's default.</summary>
+    public string Authority { get; }
+
+    /// <summary>Idle keep-alive connections of the lean HTTP/1.1 path; null for https targets. A reload keeps them.</summary>
+    internal Http1ConnectionPool? Connections { get; }
+
+    private static System.Net.EndPoint EndpointOf(Uri url) =>
+        System.Net.IPAddress.TryParse(url.DnsSafeHost, out var address)
+            ? new System.Net.IPEndPoint(address, url.Port)
+            : new System.Net.DnsEndPoint(url.DnsSafeHost, url.Port);
 
     /// <summary><c>host:port</c>: how the target is named in logs and metrics.</summary>
     public string Name { get; }

@@ -12,16 +12,20 @@ namespace Keystone.Proxy;
 /// </summary>
 public sealed class UpstreamRequestTransformer : HttpTransformer
 {
-    private readonly KeyValuePair<string, string>[] _setHeaders;
-    private readonly string[] _removeHeaders;
-    private readonly bool _bufferResponse;
-
     public UpstreamRequestTransformer(KeyValuePair<string, string>[] setHeaders, string[] removeHeaders, bool bufferResponse = false)
     {
-        _setHeaders = setHeaders;
-        _removeHeaders = removeHeaders;
-        _bufferResponse = bufferResponse;
+        SetHeaders = setHeaders;
+        RemoveHeaders = removeHeaders;
+        BufferResponse = bufferResponse;
     }
+
+    /// <summary>The route's <c>set_headers</c>; <see cref="Http1RequestHead"/> makes the same edits.</summary>
+    internal KeyValuePair<string, string>[] SetHeaders { get; }
+
+    internal string[] RemoveHeaders { get; }
+
+    /// <summary>Set for <c>buffer_response: true</c>: scripts read the body, so it is asked for uncompressed.</summary>
+    internal bool BufferResponse { get; }
 
     public override async ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
@@ -40,25 +44,22 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
             headers.TryAddWithoutValidation(HeaderNames.Host, context.Request.Host.Value);
 
         // X-Forwarded-For grows hop by hop, like nginx's $proxy_add_x_forwarded_for; Proto and Host describe this hop only.
-        var clientIp = context.Connection.RemoteIpAddress?.ToString();
-        var prior = context.Request.Headers[XForwardedFor].ToString();
         headers.Remove(XForwardedFor);
-        if (clientIp is not null)
-            headers.TryAddWithoutValidation(XForwardedFor, prior.Length == 0 ? clientIp : prior + ", " + clientIp);
+        if (ForwardedFor(context) is { } forwardedFor) headers.TryAddWithoutValidation(XForwardedFor, forwardedFor);
         Replace(headers, XForwardedProto, context.Request.Scheme);
         if (context.Request.Host.HasValue) Replace(headers, XForwardedHost, context.Request.Host.Value);
         else headers.Remove(XForwardedHost);
         Replace(headers, Observability.RequestId.Header, forwarding.RequestId);
 
         // HttpRequestHeaders throws on content header names, so those are edited on the content.
-        foreach (var name in _removeHeaders)
+        foreach (var name in RemoveHeaders)
         {
             if (IsContentHeader(name)) proxyRequest.Content?.Headers.Remove(name);
             else headers.Remove(name);
         }
         // Scripts see the body as the client will: not compressed by the upstream.
-        if (_bufferResponse) headers.Remove(HeaderNames.AcceptEncoding);
-        foreach (var (name, value) in _setHeaders)
+        if (BufferResponse) headers.Remove(HeaderNames.AcceptEncoding);
+        foreach (var (name, value) in SetHeaders)
         {
             if (IsContentHeader(name))
             {
@@ -93,8 +94,17 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
         return copyBody;
     }
 
+    /// <summary>The client's address appended to the X-Forwarded-For it sent; null when the address is unknown.</summary>
+    internal static string? ForwardedFor(HttpContext context)
+    {
+        var clientIp = context.Connection.RemoteIpAddress?.ToString();
+        if (clientIp is null) return null;
+        var prior = context.Request.Headers[XForwardedFor].ToString();
+        return prior.Length == 0 ? clientIp : prior + ", " + clientIp;
+    }
+
     /// <summary>A status the upstream retries on, another target to send to, and room in the retry budget.</summary>
-    private static bool ShouldRetry(Exchange exchange, int status)
+    internal static bool ShouldRetry(Exchange exchange, int status)
     {
         var upstream = exchange.Upstream!;
         return (upstream.Retry.On & RetryPolicy.StatusFlag(status)) != 0
@@ -102,9 +112,9 @@ public sealed class UpstreamRequestTransformer : HttpTransformer
             && upstream.RetryBudget.TryRetry();
     }
 
-    private const string XForwardedFor = "X-Forwarded-For";
-    private const string XForwardedProto = "X-Forwarded-Proto";
-    private const string XForwardedHost = "X-Forwarded-Host";
+    internal const string XForwardedFor = "X-Forwarded-For";
+    internal const string XForwardedProto = "X-Forwarded-Proto";
+    internal const string XForwardedHost = "X-Forwarded-Host";
 
     private static void Replace(HttpRequestHeaders headers, string name, string value)
     {
