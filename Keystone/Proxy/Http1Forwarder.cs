@@ -208,6 +208,9 @@ internal static class Http1Forwarder
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<ForwarderError> CopyBodyAsync(Http1Connection connection, PipeWriter client, Http1ResponseHead head, TimeSpan idle)
     {
+        // A body that came whole with the head goes out when the request ends, after the gateway has recorded the
+        // outcome (breaker, ejection, metrics), as on YARP's path: a client that has its response can count on them.
+        bool whole = head.Framing == BodyFraming.Length && head.ContentLength <= connection.End - connection.Start;
         switch (head.Framing)
         {
             case BodyFraming.Length:
@@ -238,6 +241,7 @@ internal static class Http1Forwarder
                 }
                 break;
         }
+        if (whole) return ForwarderError.None;
         return IsClientGone(await client.FlushAsync()) ? ForwarderError.ResponseBodyClient : ForwarderError.None;
     }
 
