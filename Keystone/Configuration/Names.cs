@@ -13,8 +13,10 @@ public static class Names
         return true;
     }
 
-    private static readonly SearchValues<char> TokenChars =
-        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+    /// <summary>The characters of an RFC 9110 token; the upstream response parser checks header names against them too.</summary>
+    public const string TokenCharacters = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+    private static readonly SearchValues<char> TokenChars = SearchValues.Create(TokenCharacters);
 
     /// <summary>RFC 9110 token: what a header name or method may contain. Vectorised: it runs on every request header.</summary>
     public static bool IsToken(ReadOnlySpan<char> text) => !text.IsEmpty && !text.ContainsAnyExcept(TokenChars);

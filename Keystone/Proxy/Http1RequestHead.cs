@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Keystone.Configuration;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 
@@ -19,12 +20,8 @@ internal static class Http1RequestHead
         UpstreamRequestTransformer.XForwardedProto, UpstreamRequestTransformer.XForwardedHost, Observability.RequestId.Header,
     ];
 
-    /// <summary>Bytes that would end a header line early: a value carrying them would smuggle a header or a request.</summary>
-    private static readonly SearchValues<char> LineBreaking = SearchValues.Create("\r\n\0");
-
-    /// <summary>What may not appear in a request target: whitespace would end it, control characters corrupt it.</summary>
-    private static readonly SearchValues<char> NotInTarget = SearchValues.Create(
-        "\0\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f \u007f");
+    /// <summary>What may not appear in a request target: space would end it, control characters corrupt it.</summary>
+    private static readonly SearchValues<char> NotInTarget = SearchValues.Create(ControlsAndSpace());
 
     /// <summary>The head in a rented buffer (return it to <see cref="ArrayPool{T}.Shared"/>); null when a value would break the framing.</summary>
     public static byte[]? Write(HttpContext context, Upstream upstream, Target target, string path, string? query, string requestId,
@@ -88,6 +85,14 @@ internal static class Http1RequestHead
         return false;
     }
 
+    private static string ControlsAndSpace()
+    {
+        var chars = new char[0x22];
+        for (int c = 0; c <= 0x20; c++) chars[c] = (char)c;
+        chars[0x21] = '\u007f';
+        return new string(chars);
+    }
+
     /// <summary>Appends to a rented buffer, trading it for a larger one when full.</summary>
     private struct HeadWriter(byte[] buffer)
     {
@@ -97,7 +102,8 @@ internal static class Http1RequestHead
         public bool Header(string name, string? value)
         {
             if (value is null) return true;
-            if (name.AsSpan().IndexOfAny(LineBreaking) >= 0 || value.AsSpan().IndexOfAny(LineBreaking) >= 0) return false;
+            // A CR, LF or NUL would end the line early and smuggle a header or a request.
+            if (!Names.IsSafeHeaderValue(name) || !Names.IsSafeHeaderValue(value)) return false;
             Ascii(name);
             Ascii(": ");
             Text(value);

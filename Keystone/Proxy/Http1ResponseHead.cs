@@ -37,8 +37,10 @@ internal struct Http1ResponseHead
         HeaderNames.AccessControlAllowOrigin, Observability.RequestId.Header,
     ];
 
-    private static readonly SearchValues<byte> TokenBytes =
-        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
+    private static readonly SearchValues<byte> TokenBytes = SearchValues.Create(Encoding.ASCII.GetBytes(Configuration.Names.TokenCharacters));
+
+    /// <summary>What a field value may hold as Kestrel will write it: tab and visible ASCII (space included).</summary>
+    private static readonly SearchValues<byte> FieldValueBytes = SearchValues.Create(FieldValueAlphabet());
 
     /// <summary>Length of the head (up to and including its blank line) at the start of <paramref name="data"/>; -1 while incomplete.</summary>
     public static int Find(ReadOnlySpan<byte> data)
@@ -138,11 +140,14 @@ internal struct Http1ResponseHead
         return line.Length > 0 && line[^1] == '\r' ? line[..^1] : line;
     }
 
-    private static bool IsFieldValue(ReadOnlySpan<byte> value)
+    private static bool IsFieldValue(ReadOnlySpan<byte> value) => !value.ContainsAnyExcept(FieldValueBytes);
+
+    private static byte[] FieldValueAlphabet()
     {
-        foreach (byte b in value)
-            if (b is < 0x20 and not (byte)'\t' or >= 0x7F) return false;
-        return true;
+        var bytes = new byte[1 + 0x7F - 0x20];
+        bytes[0] = (byte)'\t';
+        for (int b = 0x20; b < 0x7F; b++) bytes[1 + b - 0x20] = (byte)b;
+        return bytes;
     }
 
     private static bool IsHopByHop(ReadOnlySpan<byte> name)
