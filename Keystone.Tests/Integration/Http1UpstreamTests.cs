@@ -140,7 +140,7 @@ public sealed class Http1UpstreamTests : IDisposable
         {
             wire.Write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"u8);
             int offset = 0;
-            // Chunks smaller and larger than the 64 KB buffer the head is read into.
+            // Chunks smaller and larger than the largest buffer (64 KB) the head is read into.
             foreach (int size in new[] { 1, 65_536, 100_000, body.Length - 165_537 })
             {
                 wire.Write(Encoding.ASCII.GetBytes($"{size:X}\r\n"));
@@ -270,6 +270,39 @@ public sealed class Http1UpstreamTests : IDisposable
             Assert.Equal("yes", response.Header("X-Final"));
             Assert.Null(response.Header("Link"));
         }
+        Assert.Equal(1, backend.Connections);
+    }
+
+    [Fact]
+    public async Task Heads_and_chunk_lines_longer_than_the_first_buffer_arrive_whole()
+    {
+        // The connection's buffer starts at 4 KB and grows up to 64 KB; these do not fit the first one.
+        string big = new('h', 40_000);
+        string extension = new('e', 10_000);
+        await using var backend = ScriptedTcpBackend.Start(async connection =>
+        {
+            while (await connection.ReadHeadAsync() is { } head)
+            {
+                await connection.WriteAsync(IsRequestFor(head, "/chunked")
+                    ? $"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x={extension}\r\nok\r\n0\r\n\r\n"
+                    : $"HTTP/1.1 200 OK\r\nX-Big: {big}\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        await using var keystone = await KeystoneInstance.StartAsync(Config(backend));
+
+        for (int i = 0; i < 2; i++)
+        {
+            using var response = await keystone.Client.GetAsync("/big", Cancel);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(big, response.Headers.GetValues("X-Big").Single());
+            Assert.Equal("ok", await response.Content.ReadAsStringAsync(Cancel));
+        }
+        using (var chunked = await keystone.Client.GetAsync("/chunked", Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, chunked.StatusCode);
+            Assert.Equal("ok", await chunked.Content.ReadAsStringAsync(Cancel));
+        }
+        Assert.Equal("ok", await GetOkAsync(keystone, "/next"));
         Assert.Equal(1, backend.Connections);
     }
 

@@ -10,8 +10,14 @@ namespace Keystone.Proxy;
 /// </summary>
 internal sealed class Http1Connection : IDisposable
 {
+    /// <summary>
+    /// The buffer starts small, since most response heads are a few hundred bytes and an idle pool holds hundreds of
+    /// connections, and doubles while a head or chunk line does not fit, up to <see cref="MaxBufferSize"/>.
+    /// </summary>
+    public const int InitialBufferSize = 4 * 1024;
+
     /// <summary>Room for a response head; larger heads are refused (SocketsHttpHandler's default is 64 KB too).</summary>
-    public const int BufferSize = 64 * 1024;
+    public const int MaxBufferSize = 64 * 1024;
 
     private readonly Socket _socket;
     private readonly CancellationTokenSource _limit = new();
@@ -20,10 +26,13 @@ internal sealed class Http1Connection : IDisposable
     private Http1Connection(Socket socket) => _socket = socket;
 
     /// <summary>Received bytes not yet consumed are <c>Buffer[Start..End]</c>.</summary>
-    public byte[] Buffer { get; } = new byte[BufferSize];
+    public byte[] Buffer { get; private set; } = new byte[InitialBufferSize];
     public int Start { get; set; }
     public int End { get; private set; }
     public ReadOnlySpan<byte> Unread => Buffer.AsSpan(Start, End - Start);
+
+    /// <summary>True when unread bytes fill the largest buffer: whatever they start (a head, a chunk line) is too long.</summary>
+    public bool IsFull => End - Start == MaxBufferSize;
 
     /// <summary>Set when the connection comes from the pool: it may have been closed by the target meanwhile.</summary>
     public bool Reused { get; set; }
@@ -80,7 +89,10 @@ internal sealed class Http1Connection : IDisposable
         }
     }
 
-    /// <summary>Reads more into the buffer, moving unread bytes to its start first; 0 when the target closed.</summary>
+    /// <summary>
+    /// Reads more into the buffer, first moving unread bytes to its start or, when they fill it, growing it; 0 when
+    /// the target closed. Not to be called when <see cref="IsFull"/>.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> FillAsync(TimeSpan limit, string waitingFor)
     {
@@ -90,7 +102,9 @@ internal sealed class Http1Connection : IDisposable
         }
         else if (End == Buffer.Length)
         {
-            Buffer.AsSpan(Start, End - Start).CopyTo(Buffer);
+            var destination = Start == 0 ? new byte[Math.Min(Buffer.Length * 2, MaxBufferSize)] : Buffer;
+            Buffer.AsSpan(Start, End - Start).CopyTo(destination);
+            Buffer = destination;
             End -= Start;
             Start = 0;
         }

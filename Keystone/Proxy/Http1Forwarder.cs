@@ -106,8 +106,8 @@ internal static class Http1Forwarder
         int length;
         while ((length = Http1ResponseHead.Find(connection.Unread)) < 0)
         {
-            if (connection.End - connection.Start == Http1Connection.BufferSize)
-                throw new InvalidDataException($"the response head is larger than {Http1Connection.BufferSize / 1024} KB");
+            if (connection.IsFull)
+                throw new InvalidDataException($"the response head is larger than {Http1Connection.MaxBufferSize / 1024} KB");
             // timeout bounds the whole wait for the head, however slowly it trickles in.
             var left = timeout - Stopwatch.GetElapsedTime(connection.RequestSent);
             if (left <= TimeSpan.Zero) throw new UpstreamTimeoutException($"waiting for the response head took longer than {timeout.TotalMilliseconds:0}ms");

@@ -109,7 +109,7 @@ internal static class Http1ResponseBody
                 connection.Start += lf + 1;
                 return (start, end - start);
             }
-            if (connection.End - connection.Start == Http1Connection.BufferSize) throw new InvalidDataException("a chunk line is too long");
+            if (connection.IsFull) throw new InvalidDataException("a chunk line is too long");
             // A client that left shows up at the next write; the wait for the target need not be cut short for it.
             await client.FlushAsync();
             if (await connection.FillAsync(idle, "reading the response body") == 0)
