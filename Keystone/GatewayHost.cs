@@ -160,6 +160,10 @@ public sealed class GatewayHost : IAsyncDisposable
         var frameworks = level > LogLevel.Warning ? level : LogLevel.Warning;
         builder.Logging.AddFilter("Microsoft.AspNetCore", frameworks);
         builder.Logging.AddFilter("Microsoft.Hosting", frameworks);
+        // ASP.NET Core starts an Activity and a logging scope for every request whenever this category is enabled at
+        // any level, even when nothing it logs (request start and end, at Information and Debug) is ever shown: about
+        // 1 µs and three allocations per request. Keystone's access log already records each request.
+        if (level > LogLevel.Information) builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         // YARP logs every failed forward with a stack trace; Keystone already answers, counts
         // (keystone_upstream_requests_total) and records (/admin/upstreams last_error) each one.
         builder.Logging.AddFilter("Yarp", level > LogLevel.Error ? level : LogLevel.Error);

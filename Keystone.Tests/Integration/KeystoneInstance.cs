@@ -47,14 +47,15 @@ public sealed class KeystoneInstance : IAsyncDisposable
     { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromSeconds(30) };
 
     /// <param name="configPath">Where to write the config; a fresh file in the temp folder when null.</param>
-    public static async Task<KeystoneInstance> StartAsync(string yaml, string? configPath = null)
+    /// <param name="logLevel">The log level, as `--log-level` would set it.</param>
+    public static async Task<KeystoneInstance> StartAsync(string yaml, string? configPath = null, LogLevel logLevel = LogLevel.Warning)
     {
         var path = configPath ?? Path.Combine(Path.GetTempPath(), $"keystone-test-{Guid.NewGuid():N}.yaml");
         await File.WriteAllTextAsync(path, WithTestDefaults(yaml));
         var (snapshot, errors) = Snapshot.Load(path);
         if (snapshot is null)
             throw new InvalidOperationException("test config is invalid:\n" + string.Join("\n", errors));
-        var host = GatewayHost.Build(snapshot, LogLevel.Warning);
+        var host = GatewayHost.Build(snapshot, logLevel);
         await host.StartAsync();
         return new KeystoneInstance(host, path);
     }
