@@ -4,7 +4,7 @@ RID ?= linux-x64
 ROUNDS ?= 3
 SECONDS ?= 12
 
-.PHONY: run test test-deps bench bench-load publish publish-aot docker clean
+.PHONY: run test test-deps bench bench-load bench-startup publish publish-aot docker clean
 
 run:      ## serve the default config on http://localhost:8080
 	dotnet run --project Keystone -c Release -- serve --config $(CONFIG)
@@ -24,10 +24,13 @@ bench:    ## BenchmarkDotNet micro benchmarks
 bench-load: ## Keystone vs nginx, nginx + Lua, HAProxy, Caddy under load, one core each (~12 min; ROUNDS=3 SECONDS=12)
 	bash Keystone.Benchmarks/load/bench-load.sh $(ROUNDS) $(SECONDS)
 
+bench-startup: ## start to first served request and idle RSS of dist/keystone (built when missing), median of 7
+	bash Keystone.Benchmarks/load/startup.sh 7
+
 publish:  ## self-contained single-file binary at dist/keystone
 	dotnet publish Keystone -c Release -r $(RID) --self-contained -p:PublishSingleFile=true -p:PublishReadyToRun=true -p:IncludeNativeLibrariesForSelfExtract=true -o dist
 
-publish-aot: ## Native AOT binary at dist-aot/keystone (+ liblua54.so): 32 MB idle and ~90 ms to first request, but ~17% more CPU per request
+publish-aot: ## Native AOT binary at dist-aot/keystone (+ liblua54.so): 32 MB idle and ~90 ms to first request, but 1.2-1.4x the CPU per request
 	dotnet publish Keystone -c Release -r $(RID) -p:PublishAot=true -p:CopyOutputSymbolsToPublishDirectory=false -o dist-aot
 
 docker:   ## container image (needs a Docker engine; not available on the CI machines)
