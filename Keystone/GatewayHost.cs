@@ -42,6 +42,12 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <summary>The admin address, or null when the admin listener is off.</summary>
     public string? AdminAddress => _admin is null ? null : Addresses(_admin)[0];
 
+    /// <summary>The traffic listener's services (for tests).</summary>
+    internal IServiceProvider TrafficServices => _traffic.Services;
+
+    /// <summary>The admin listener's services, or null when it is off (for tests).</summary>
+    internal IServiceProvider? AdminServices => _admin?.Services;
+
     public static GatewayHost Build(Snapshot snapshot, LogLevel? logLevel = null)
     {
         var config = snapshot.Config;
@@ -134,7 +140,10 @@ public sealed class GatewayHost : IAsyncDisposable
 
     private static WebApplicationBuilder CreateBuilder(GatewayConfig config, IReadOnlyList<string> urls, LogLevel level)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // Keystone's config is its YAML file. ASP.NET Core also reads an appsettings.json from the working directory
+        // and, to reload it, watches that directory and every one below it: one inotify watch per directory at start
+        // (run from / that is the whole disk), and a wake-up for every file written anywhere under it.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         // Keystone's own log goes to stderr so that stdout carries only access log lines.
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
