@@ -5,6 +5,7 @@ public static class ServeCommand
 {
     public static async Task<int> RunAsync(string path, TextWriter stdout, TextWriter stderr)
     {
+        Scripting.ScriptWarmup.Start();
         var snapshot = CommandLine.LoadOrReport(path, stderr);
         if (snapshot is null) return 1;
 

@@ -12,7 +12,8 @@ namespace Keystone.Scripting;
 /// </summary>
 internal static class ScriptWarmup
 {
-    private static int _done;
+    // Runs once: whoever comes first runs it, and a caller that comes meanwhile waits for it to finish.
+    private static readonly Lazy<bool> Warmed = new(Warm, LazyThreadSafetyMode.ExecutionAndPublication);
 
     private const string Script = """
         function on_request(req)
@@ -46,9 +47,17 @@ internal static class ScriptWarmup
         end
         """;
 
-    public static void Run()
+    /// <summary>
+    /// Starts the warm-up on the thread pool: <c>serve</c> calls it first thing, so that on a second core it runs
+    /// while the config is read, instead of after it.
+    /// </summary>
+    public static void Start() => ThreadPool.UnsafeQueueUserWorkItem(static _ => Run(), null);
+
+    /// <summary>Returns once the warm-up has run (at once after the first time).</summary>
+    public static void Run() => _ = Warmed.Value;
+
+    private static bool Warm()
     {
-        if (Interlocked.Exchange(ref _done, 1) == 1) return;
         try
         {
             // Native AOT has no JIT: nothing to prepare, and the reflection below is what trimming cannot follow.
@@ -87,6 +96,7 @@ internal static class ScriptWarmup
         {
             ScriptLog.Logger.LogWarning(e, "Lua warm-up failed; the first requests may run slow");
         }
+        return true;
     }
 
     /// <summary>Compiles every method of the namespace up front (a no-op for ReadyToRun code).</summary>
